@@ -1,0 +1,132 @@
+#include "config/cli.hpp"
+
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include "util/startup_error.hpp"
+
+namespace printerfacts {
+namespace {
+
+constexpr const char* kEnvironmentHelp = R"(
+Environment:
+  SOCKPATH=PATH     listen on the Unix socket PATH (when no --listen is given)
+  PORT=N            listen on tcp:[::]:N (when neither --listen nor SOCKPATH is given; default 3000)
+  LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES
+                    systemd socket activation: serve on the passed sockets instead; they are
+                    never created, chmod-ed or removed by printerfacts
+  NOTIFY_SOCKET, WATCHDOG_USEC
+                    systemd service notification (Type=notify) and watchdog
+
+Examples:
+  printerfacts --listen unix:./printerfacts.sock
+  SOCKPATH=/run/printerfacts/http.sock printerfacts --socket-group www-data
+  printerfacts --listen unix:/run/printerfacts/http.sock --listen tcp:127.0.0.1:3000
+)";
+
+// A CLI11 validator-and-converter for a value our own parser understands.
+template <class Parse>
+auto converter(Parse parse, std::string what) {
+  return [parse, what](const std::string& text) -> std::string {
+    return parse(text) ? std::string() : "expected " + what + ", got \"" + text + "\"";
+  };
+}
+
+}  // namespace
+
+CommandLine parse_command_line(int argc, const char* const* argv, const GetEnv& getenv) {
+  CLI::App app{"printerfacts: random printer facts over HTTP, on a Unix domain socket.",
+               "printerfacts"};
+  app.set_version_flag("--version", std::string("printerfacts ") + PRINTERFACTS_VERSION);
+  app.footer(kEnvironmentHelp);
+  app.get_formatter()->column_width(34);
+
+  Options o;
+  std::vector<std::string> listen;
+  std::string socket_mode = "0660";
+  std::string max_header = "8k", max_body = "64k";
+  std::string header_timeout = "10s", idle_timeout = "60s", send_timeout = "60s",
+              shutdown_timeout = "10s";
+  std::string access_log = "on";
+  o.threads = std::max(1u, std::thread::hardware_concurrency());
+
+  app.add_option("--listen", listen,
+                 "unix:PATH or tcp:HOST:PORT; repeat to listen on several (default: $SOCKPATH, "
+                 "else tcp:[::]:$PORT)")
+      ->type_name("ADDR");
+  app.add_option("--socket-mode", socket_mode, "octal permission bits of created Unix sockets")
+      ->type_name("MODE")
+      ->capture_default_str()
+      ->check([](const std::string& s) -> std::string {
+        if (s.empty() || s.size() > 4 || s.find_first_not_of("01234567") != std::string::npos) {
+          return "expected an octal mode such as 0660, got \"" + s + "\"";
+        }
+        return {};
+      });
+  app.add_option("--socket-group", o.socket_group,
+                 "group (name or GID) of created Unix sockets (default: the process's group)")
+      ->type_name("GROUP");
+  app.add_option("--backlog", o.backlog, "listen backlog of created sockets")->capture_default_str();
+  app.add_option("--threads", o.threads, "worker threads (default: number of CPUs)")
+      ->type_name("N");
+  app.add_option("--facts-file", o.facts_file, "load facts from FILE, one per line (UTF-8)")
+      ->type_name("FILE");
+  app.add_option("--static-dir", o.static_dir,
+                 "serve /static/ from DIR instead of the built-in assets")
+      ->type_name("DIR");
+  app.add_option("--max-header-size", max_header, "limit on request line plus headers")
+      ->capture_default_str()
+      ->check(converter(parse_size, "a size such as 8k"));
+  app.add_option("--max-body-size", max_body, "limit on a request body (no route takes one)")
+      ->capture_default_str()
+      ->check(converter(parse_size, "a size such as 64k"));
+  app.add_option("--header-timeout", header_timeout, "time to receive a whole request")
+      ->capture_default_str()
+      ->check(converter(parse_duration, "a duration such as 10s"));
+  app.add_option("--idle-timeout", idle_timeout, "time a keep-alive connection may stay idle")
+      ->capture_default_str()
+      ->check(converter(parse_duration, "a duration such as 60s"));
+  app.add_option("--send-timeout", send_timeout, "time to write one response")
+      ->capture_default_str()
+      ->check(converter(parse_duration, "a duration such as 60s"));
+  app.add_option("--shutdown-timeout", shutdown_timeout,
+                 "time in-flight requests get to finish after SIGTERM")
+      ->capture_default_str()
+      ->check(converter(parse_duration, "a duration such as 10s"));
+  app.add_option("--access-log", access_log, "one line per request on stdout")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"on", "off"}));
+  app.add_flag("--check", o.check, "validate the configuration and exit (0 when valid)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return CommandLine{std::nullopt, app.exit(e)};
+  }
+
+  try {
+    if (!listen.empty()) {
+      for (const auto& l : listen) o.listen.push_back(parse_listen_address(l));
+    } else if (const char* sock = getenv("SOCKPATH"); sock != nullptr && *sock != '\0') {
+      o.listen.push_back(parse_listen_address(std::string("unix:") + sock));
+    } else {
+      const char* port = getenv("PORT");
+      o.listen.push_back(parse_listen_address(std::string("tcp:[::]:") + (port && *port ? port : "3000")));
+    }
+  } catch (const StartupError& e) {
+    std::fprintf(stderr, "printerfacts: %s\n", e.what());
+    return CommandLine{std::nullopt, 2};
+  }
+  o.socket_mode = static_cast<mode_t>(std::stoul(socket_mode, nullptr, 8));
+  o.max_header_size = *parse_size(max_header);
+  o.max_body_size = *parse_size(max_body);
+  o.header_timeout = *parse_duration(header_timeout);
+  o.idle_timeout = *parse_duration(idle_timeout);
+  o.send_timeout = *parse_duration(send_timeout);
+  o.shutdown_timeout = *parse_duration(shutdown_timeout);
+  o.access_log = access_log == "on";
+  return CommandLine{std::move(o), 0};
+}
+
+}  // namespace printerfacts

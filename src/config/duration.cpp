@@ -1,0 +1,67 @@
+#include "config/duration.hpp"
+
+#include <charconv>
+#include <cmath>
+
+namespace printerfacts {
+namespace {
+
+// The number at the front of `text` and the unit after it; false when there is no number.
+bool split_number(std::string_view text, double& value, std::string_view& unit) {
+  if (text.empty() || !(std::isdigit(static_cast<unsigned char>(text.front())) || text.front() == '.')) {
+    return false;
+  }
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || !std::isfinite(value) || value < 0) return false;
+  unit = text.substr(static_cast<std::size_t>(end - text.data()));
+  return true;
+}
+
+}  // namespace
+
+std::optional<Duration> parse_duration(std::string_view text) {
+  double value = 0;
+  std::string_view unit;
+  if (!split_number(text, value, unit)) return std::nullopt;
+  double ms;
+  if (unit.empty() || unit == "s") {
+    ms = value * 1000;
+  } else if (unit == "ms") {
+    ms = value;
+  } else if (unit == "m" || unit == "min") {
+    ms = value * 60'000;
+  } else if (unit == "h") {
+    ms = value * 3'600'000;
+  } else {
+    return std::nullopt;
+  }
+  if (ms > 86'400'000) return std::nullopt;
+  return Duration(static_cast<Duration::rep>(std::llround(ms)));
+}
+
+std::optional<std::uint64_t> parse_size(std::string_view text) {
+  double value = 0;
+  std::string_view unit;
+  if (!split_number(text, value, unit)) return std::nullopt;
+  double multiplier;
+  if (unit.empty() || unit == "b" || unit == "B") {
+    multiplier = 1;
+  } else if (unit == "k" || unit == "K" || unit == "KiB") {
+    multiplier = 1024;
+  } else if (unit == "m" || unit == "M" || unit == "MiB") {
+    multiplier = 1024.0 * 1024;
+  } else {
+    return std::nullopt;
+  }
+  const double bytes = value * multiplier;
+  if (bytes > 1024.0 * 1024 * 1024 || bytes != std::floor(bytes)) return std::nullopt;
+  return static_cast<std::uint64_t>(bytes);
+}
+
+std::string format_duration(Duration d) {
+  const auto ms = d.count();
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+}  // namespace printerfacts

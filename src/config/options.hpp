@@ -1,0 +1,71 @@
+// Everything printerfacts can be told, in one plain struct. Built by the command line parser,
+// checked once by validate(), then passed by const& to the parts that need it.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/duration.hpp"
+#include "listeners/listen_address.hpp"
+
+namespace printerfacts {
+
+struct Options {
+  // Where to listen. Default: unix:$SOCKPATH if SOCKPATH is set, else tcp:[::]:$PORT with PORT
+  // defaulting to 3000. Ignored when systemd passes sockets (LISTEN_FDS).
+  std::vector<ListenAddress> listen;
+
+  // Permission bits of Unix socket files this process creates. Default: 0660 (owner and group).
+  mode_t socket_mode = 0660;
+
+  // Group (name or number) given to Unix socket files this process creates. Default: the
+  // process's own group.
+  std::optional<std::string> socket_group;
+
+  // Listen backlog of sockets this process creates. A full Unix-socket backlog makes connect()
+  // fail at once (nginx answers 502), so it is generous. Default: 4096 (the kernel caps it at
+  // net.core.somaxconn).
+  int backlog = 4096;
+
+  // Worker threads, each with its own event loop. Default: the number of CPUs.
+  unsigned threads = 0;
+
+  // One fact per line, UTF-8. Default: the facts compiled into the binary.
+  std::optional<std::string> facts_file;
+
+  // Directory served under /static/. Default: the assets compiled into the binary.
+  std::optional<std::string> static_dir;
+
+  // Limits on requests. Defaults follow nginx: 8 KiB of request line and headers
+  // (large_client_header_buffers), and since no route takes a body, 64 KiB of body at most.
+  std::uint64_t max_header_size = 8 * 1024;
+  std::uint64_t max_body_size = 64 * 1024;
+
+  // Time from a request's first byte to the end of its headers (and body). Default: 10s.
+  Duration header_timeout = std::chrono::seconds(10);
+  // Time a keep-alive connection may sit idle between requests. Default: 60s.
+  Duration idle_timeout = std::chrono::seconds(60);
+  // Time a response may take to be written to a slow reader. Default: 60s (nginx send_timeout).
+  Duration send_timeout = std::chrono::seconds(60);
+  // Time in-flight requests get to finish after SIGTERM/SIGINT. Default: 10s.
+  Duration shutdown_timeout = std::chrono::seconds(10);
+
+  // One line per request on stdout. Default: on.
+  bool access_log = true;
+
+  // Validate the configuration, print a summary and exit without listening. Default: off.
+  bool check = false;
+};
+
+/// Checks ranges and combinations; throws StartupError naming the offending flag and value.
+void validate(const Options& options);
+
+/// The group ID for --socket-group: a group name, or a number. Throws StartupError naming the
+/// group when no such group exists.
+gid_t resolve_group(const std::string& group);
+
+}  // namespace printerfacts

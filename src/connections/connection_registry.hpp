@@ -1,0 +1,53 @@
+// The open connections of one worker thread, so shutdown can reach them.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+
+namespace printerfacts {
+
+/// Tracks the connections of one worker. Not thread-safe: every call happens on the worker's own
+/// thread (shutdown steps are posted to it), so the hot path takes no lock.
+class ConnectionRegistry {
+ public:
+  /// One connection's registration; lives in the connection's coroutine frame and unregisters
+  /// itself when the connection ends.
+  class Entry {
+   public:
+    Entry(ConnectionRegistry& registry, std::function<void()> close);
+    Entry(const Entry&) = delete;
+    Entry& operator=(const Entry&) = delete;
+    ~Entry();
+
+    /// True while the connection waits for the first byte of its next request: closing it then
+    /// loses nothing.
+    bool idle = false;
+
+   private:
+    friend class ConnectionRegistry;
+    ConnectionRegistry& registry_;
+    std::function<void()> close_;
+    Entry* prev_ = nullptr;
+    Entry* next_ = nullptr;
+  };
+
+  /// Begins a graceful shutdown: idle connections are closed now, busy ones finish their
+  /// request and then close (draining() tells them to).
+  void drain();
+
+  /// Closes every connection, busy or not (the shutdown deadline has passed).
+  void close_all();
+
+  bool draining() const { return draining_; }
+  std::size_t size() const { return size_; }
+
+ private:
+  template <class Predicate>
+  void close_where(Predicate p);
+
+  Entry* head_ = nullptr;
+  std::size_t size_ = 0;
+  bool draining_ = false;
+};
+
+}  // namespace printerfacts

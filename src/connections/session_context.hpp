@@ -1,0 +1,25 @@
+// What every connection of one worker thread shares: the router, limits, and per-thread state.
+#pragma once
+
+#include <optional>
+
+#include "app/random.hpp"
+#include "config/options.hpp"
+#include "connections/connection_registry.hpp"
+#include "connections/http_date.hpp"
+#include "log/access_log.hpp"
+#include "routing/router.hpp"
+
+namespace printerfacts {
+
+/// One per worker thread. Only that thread touches it, so nothing here is locked.
+struct SessionContext {
+  const Router& router;
+  const Options& options;
+  Random rng;
+  std::optional<AccessLog> access_log;  ///< empty with --access-log off
+  ConnectionRegistry registry;
+  HttpDate date;
+};
+
+}  // namespace printerfacts

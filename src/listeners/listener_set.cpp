@@ -1,0 +1,121 @@
+#include "listeners/listener_set.hpp"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "listeners/systemd.hpp"
+#include "util/startup_error.hpp"
+
+namespace printerfacts {
+namespace {
+
+// "unix:PATH" or "tcp:IP:PORT" for a bound socket, as getsockname() reports it.
+std::string describe_socket(int fd, bool& is_unix) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  is_unix = false;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return fmt::format("fd:{}", fd);
+  if (ss.ss_family == AF_UNIX) {
+    is_unix = true;
+    const auto* un = reinterpret_cast<const sockaddr_un*>(&ss);
+    const auto n = len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
+    std::string path(un->sun_path, ::strnlen(un->sun_path, n));
+    return "unix:" + (path.empty() ? std::string("(unnamed)") : path);
+  }
+  char host[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    return fmt::format("tcp:[{}]:{}", host, ntohs(in6->sin6_port));
+  }
+  const auto* in4 = reinterpret_cast<const sockaddr_in*>(&ss);
+  ::inet_ntop(AF_INET, &in4->sin_addr, host, sizeof host);
+  return fmt::format("tcp:{}:{}", host, ntohs(in4->sin_port));
+}
+
+int open_tcp(const ListenAddress& a, int backlog) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const std::string port = std::to_string(a.port);
+  if (const int rc = ::getaddrinfo(a.host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    throw StartupError("cannot resolve " + a.to_string() + ": " + ::gai_strerror(rc));
+  }
+  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> guard(found, ::freeaddrinfo);
+
+  const int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw StartupError(errno_message("socket() for " + a.to_string(), errno));
+  const auto fail = [&](const char* what) {
+    const int err = errno;
+    ::close(fd);
+    throw StartupError(errno_message(std::string(what) + " " + a.to_string(), err));
+  };
+  const int on = 1, off = 0;
+  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0) fail("SO_REUSEADDR on");
+  // "[::]" serves IPv4 clients too (as ::ffff:a.b.c.d) whatever net.ipv6.bindv6only says.
+  if (found->ai_family == AF_INET6 &&
+      ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) != 0) {
+    fail("IPV6_V6ONLY off on");
+  }
+  if (::bind(fd, found->ai_addr, found->ai_addrlen) != 0) fail("cannot bind");
+  if (::listen(fd, backlog) != 0) fail("cannot listen on");
+  return fd;
+}
+
+}  // namespace
+
+ListenerSet ListenerSet::open(const Options& options) {
+  ListenerSet set;
+  for (const int fd : systemd::take_listen_fds()) {
+    Listener l;
+    l.fd = fd;
+    l.from_systemd = true;
+    // Never created, chmod-ed or unlinked here: systemd owns the file and its permissions
+    // (SocketMode=, SocketGroup=), and keeps the socket across our restarts.
+    l.name = describe_socket(fd, l.is_unix);
+    set.listeners_.push_back(std::move(l));
+  }
+  if (!set.listeners_.empty()) return set;
+
+  for (const auto& address : options.listen) {
+    Listener l;
+    if (address.kind == ListenAddress::Kind::unix_socket) {
+      UnixSocketOptions uo;
+      uo.mode = options.socket_mode;
+      uo.backlog = options.backlog;
+      if (options.socket_group) uo.group = resolve_group(*options.socket_group);
+      BoundUnixSocket bound = bind_unix_socket(address.path, uo);
+      if (bound.replaced_stale) ++set.stale_replaced_;
+      l.fd = bound.fd;
+      l.is_unix = true;
+      l.name = address.to_string();
+      l.owned = std::move(bound);
+    } else {
+      l.fd = open_tcp(address, options.backlog);
+      l.name = describe_socket(l.fd, l.is_unix);
+    }
+    set.listeners_.push_back(std::move(l));
+  }
+  return set;
+}
+
+void ListenerSet::close() {
+  for (auto& l : listeners_) {
+    if (l.fd >= 0) ::close(l.fd);
+    l.fd = -1;
+    if (l.owned) remove_unix_socket(*l.owned);
+  }
+  listeners_.clear();
+}
+
+}  // namespace printerfacts

@@ -1,0 +1,50 @@
+// The listening sockets of one server: created from --listen/SOCKPATH/PORT, or taken from systemd.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/options.hpp"
+#include "listeners/unix_socket.hpp"
+
+namespace printerfacts {
+
+/// One listening socket, ready for accept().
+struct Listener {
+  int fd = -1;
+  bool is_unix = false;
+  std::string name;  ///< e.g. "unix:/run/printerfacts/http.sock" or "tcp:[::]:3000" (real port)
+  bool from_systemd = false;
+  std::optional<BoundUnixSocket> owned;  ///< set when this process created the socket file
+};
+
+/// Owns the listening sockets; closing and file removal happen in close().
+class ListenerSet {
+ public:
+  /// systemd's sockets when it passed any (Options::listen is then ignored), else creates every
+  /// configured one. Throws StartupError naming the address that failed; sockets created before
+  /// the failure are closed and their files removed.
+  static ListenerSet open(const Options& options);
+
+  ListenerSet() = default;
+  ListenerSet(ListenerSet&&) noexcept = default;
+  ListenerSet& operator=(ListenerSet&&) noexcept = default;
+  ~ListenerSet() { close(); }
+
+  const std::vector<Listener>& listeners() const { return listeners_; }
+  bool from_systemd() const { return !listeners_.empty() && listeners_.front().from_systemd; }
+
+  /// Stale socket files removed to make room while opening.
+  int stale_sockets_replaced() const { return stale_replaced_; }
+
+  /// Closes every descriptor and removes the socket files this process created (only those
+  /// still holding our socket). Sockets from systemd are closed but stay with systemd.
+  void close();
+
+ private:
+  std::vector<Listener> listeners_;
+  int stale_replaced_ = 0;
+};
+
+}  // namespace printerfacts

@@ -1,0 +1,22 @@
+// The two things printerfacts takes from systemd: sockets it passes (socket activation) and
+// the notification protocol (Type=notify, watchdog). Both are no-ops outside systemd.
+#pragma once
+
+#include <chrono>
+#include <string_view>
+#include <vector>
+
+namespace printerfacts::systemd {
+
+/// The listening sockets passed by systemd (or systemd-socket-activate) to this very process,
+/// starting at descriptor 3; empty when none were passed. Unsets LISTEN_* so children do not
+/// inherit them. Throws StartupError when a passed descriptor is not a listening stream socket.
+std::vector<int> take_listen_fds();
+
+/// sd_notify(): "READY=1", "STOPPING=1", "WATCHDOG=1", "STATUS=...". Ignored outside systemd.
+void notify(std::string_view state);
+
+/// The watchdog interval systemd expects pings within (WatchdogSec=), or zero when disabled.
+std::chrono::microseconds watchdog_interval();
+
+}  // namespace printerfacts::systemd

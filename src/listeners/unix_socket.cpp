@@ -1,0 +1,186 @@
+#include "listeners/unix_socket.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <thread>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "listeners/listen_address.hpp"
+#include "util/startup_error.hpp"
+
+namespace printerfacts {
+namespace {
+
+/// Closes a descriptor when it goes out of scope unless released.
+class FdGuard {
+ public:
+  explicit FdGuard(int fd) : fd_(fd) {}
+  FdGuard(FdGuard&& other) noexcept : fd_(other.release()) {}
+  FdGuard(const FdGuard&) = delete;
+  FdGuard& operator=(const FdGuard&) = delete;
+  ~FdGuard() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+sockaddr_un make_address(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() > kMaxUnixPathLength) {
+    throw StartupError(fmt::format("socket path {} is {} bytes; the limit is {} bytes", path,
+                                   path.size(), kMaxUnixPathLength));
+  }
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  return addr;
+}
+
+// The lock that serialises check-and-bind between instances starting at the same moment: without
+// it, two of them could both find a stale socket, and the second would unlink the first one's
+// fresh socket. It is held from the probe until listen(), because a socket that is bound but not
+// yet listening also refuses connections and would look stale. The lock file is never removed:
+// removing it would let a third process lock a different inode under the same name.
+FdGuard take_lock(const std::string& path) {
+  const std::string lock_path = path + ".lock";
+  FdGuard lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (lock.get() < 0) throw StartupError(errno_message("cannot open lock file " + lock_path, errno));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK && errno != EINTR) {
+      throw StartupError(errno_message("cannot lock " + lock_path, errno));
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw StartupError("timed out after 5s waiting for lock " + lock_path +
+                         ": another instance is starting on " + path);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return lock;
+}
+
+}  // namespace
+
+ExistingPath classify_existing(int lstat_errno, mode_t mode, int connect_errno) {
+  if (lstat_errno == ENOENT) return ExistingPath::absent;
+  if (lstat_errno != 0) return ExistingPath::unknown;
+  if (!S_ISSOCK(mode)) return ExistingPath::not_socket;
+  // A full backlog (EAGAIN) still means a live server behind the socket.
+  if (connect_errno == 0 || connect_errno == EAGAIN) return ExistingPath::live_socket;
+  // ECONNREFUSED is the kernel saying no socket is bound to this file any more: its server
+  // exited without removing it. Anything else (EACCES, ...) tells us nothing, so refuse.
+  if (connect_errno == ECONNREFUSED) return ExistingPath::stale_socket;
+  return ExistingPath::unknown;
+}
+
+ExistingPath probe_path(const std::string& path, int* error) {
+  int unused = 0;
+  int& err = error ? *error : unused;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    err = errno;
+    return classify_existing(err, 0, 0);
+  }
+  if (!S_ISSOCK(st.st_mode)) return classify_existing(0, st.st_mode, 0);
+  FdGuard probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (probe.get() < 0) {
+    err = errno;
+    return ExistingPath::unknown;
+  }
+  const sockaddr_un addr = make_address(path);
+  const int rc = ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+  err = rc == 0 ? 0 : errno;
+  return classify_existing(0, st.st_mode, err);
+}
+
+BoundUnixSocket bind_unix_socket(const std::string& path, const UnixSocketOptions& options) {
+  const sockaddr_un addr = make_address(path);
+  FdGuard lock = take_lock(path);
+
+  BoundUnixSocket result;
+  result.path = path;
+  int probe_error = 0;
+  switch (probe_path(path, &probe_error)) {
+    case ExistingPath::absent:
+      break;
+    case ExistingPath::not_socket:
+      throw StartupError(path + " exists and is not a socket; refusing to remove it");
+    case ExistingPath::live_socket:
+      throw StartupError("another instance is listening on " + path);
+    case ExistingPath::unknown:
+      throw StartupError(errno_message("cannot tell whether " + path + " is a socket in use", probe_error));
+    case ExistingPath::stale_socket:
+      // Safe only because we hold the lock: nobody can bind this path between the probe and here.
+      if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+        throw StartupError(errno_message("cannot remove stale socket " + path, errno));
+      }
+      result.replaced_stale = true;
+      break;
+  }
+
+  FdGuard fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) throw StartupError(errno_message("socket() for " + path, errno));
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    throw StartupError(errno_message("cannot bind " + path, errno));
+  }
+  // From here on a failure must not leave our half-made socket file behind.
+  struct Unlinker {
+    const std::string& p;
+    bool armed = true;
+    ~Unlinker() {
+      if (armed) ::unlink(p.c_str());
+    }
+  } unlinker{path};
+
+  // Permissions without a race. bind() created the file with 0777 & ~umask, possibly wider than
+  // configured; but a Unix socket refuses every connect() until listen(), so nobody can use that
+  // moment. We set the final owner group and mode first and call listen() only afterwards. We
+  // do not change the process umask for this: it is process-wide and other threads may be
+  // creating files. fchmod() on a socket descriptor does not reach the file, so the path is
+  // used, without following symlinks; the directory must not be writable by untrusted users
+  // (the same requirement that makes any path-based server safe).
+  if (options.group && ::lchown(path.c_str(), static_cast<uid_t>(-1), *options.group) != 0) {
+    throw StartupError(errno_message(fmt::format("cannot set group {} on {}", *options.group, path), errno));
+  }
+  if (::fchmodat(AT_FDCWD, path.c_str(), options.mode, AT_SYMLINK_NOFOLLOW) != 0) {
+    throw StartupError(errno_message(fmt::format("cannot set mode {:04o} on {}", options.mode, path), errno));
+  }
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) throw StartupError(errno_message("cannot stat " + path, errno));
+  result.dev = st.st_dev;
+  result.ino = st.st_ino;
+  if (::listen(fd.get(), options.backlog) != 0) {
+    throw StartupError(errno_message("cannot listen on " + path, errno));
+  }
+  unlinker.armed = false;
+  result.fd = fd.release();
+  return result;
+}
+
+bool remove_unix_socket(const BoundUnixSocket& socket) {
+  // Under the lock, so a successor's check-and-bind cannot run between our comparison and the
+  // unlink; if the lock cannot be had, leaving a stale file is the safe failure.
+  try {
+    FdGuard lock = take_lock(socket.path);
+    struct stat st {};
+    if (::lstat(socket.path.c_str(), &st) != 0) return false;
+    if (st.st_dev != socket.dev || st.st_ino != socket.ino) return false;
+    return ::unlink(socket.path.c_str()) == 0;
+  } catch (const StartupError&) {
+    return false;
+  }
+}
+
+}  // namespace printerfacts

@@ -1,0 +1,55 @@
+// Creating and removing a Unix socket file without ever deleting what is not ours or exposing the
+// socket with wider permissions than configured.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+
+namespace printerfacts {
+
+/// What is found at a socket path before binding, and so what may be done about it.
+enum class ExistingPath {
+  absent,        ///< nothing there: bind
+  not_socket,    ///< a regular file, directory, symlink...: refuse, leave it untouched
+  live_socket,   ///< a socket a server accepts on: refuse ("another instance is listening")
+  stale_socket,  ///< a socket nobody listens on (connect refused): remove and bind
+  unknown,       ///< a socket we could not probe (e.g. no permission): refuse
+};
+
+/// The decision, from lstat() and (for a socket) connect(): `lstat_errno` is 0 when the path
+/// exists; `connect_errno` is 0 when connect() succeeded. Pure, so every branch is unit-tested.
+ExistingPath classify_existing(int lstat_errno, mode_t mode, int connect_errno);
+
+/// lstat() and, for a socket, a connect() probe of `path`. On `unknown`, `*error` (if given)
+/// is the errno that left the question open.
+ExistingPath probe_path(const std::string& path, int* error = nullptr);
+
+/// How to create a Unix socket file.
+struct UnixSocketOptions {
+  mode_t mode = 0660;
+  std::optional<gid_t> group;
+  int backlog = 4096;
+};
+
+/// A listening Unix socket this process created, and the identity of its file.
+struct BoundUnixSocket {
+  int fd = -1;
+  std::string path;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  bool replaced_stale = false;  ///< a stale socket file was removed to make room
+};
+
+/// Creates, secures and listens on a Unix socket at `path`. Throws StartupError naming the path
+/// when it holds a non-socket, a live server, when another instance holds the lock, or when a
+/// system call fails.
+BoundUnixSocket bind_unix_socket(const std::string& path, const UnixSocketOptions& options);
+
+/// Removes `socket`'s file if, and only if, the path still names that very file (same device
+/// and inode): a successor that already replaced it keeps its socket. Returns true if removed.
+bool remove_unix_socket(const BoundUnixSocket& socket);
+
+}  // namespace printerfacts

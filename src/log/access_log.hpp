@@ -1,0 +1,62 @@
+// The access log: one line per request on stdout, batched per worker thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/any_io_executor.hpp>
+
+namespace printerfacts {
+
+/// The one place log lines leave the process. Whole batches of whole lines are written with one
+/// write(2) under a mutex, so lines from different threads never interleave, and the lock is
+/// taken once per batch, not once per request.
+class AccessLogSink {
+ public:
+  explicit AccessLogSink(int fd) : fd_(fd) {}
+  void write(std::string_view lines);
+
+ private:
+  std::mutex mutex_;
+  int fd_;
+};
+
+/// What one request leaves in the log.
+struct AccessRecord {
+  std::string_view peer;
+  std::string_view method;
+  std::string_view target;
+  unsigned version = 11;
+  unsigned status = 0;
+  std::uint64_t bytes = 0;
+  std::chrono::nanoseconds duration{};
+};
+
+/// One worker's log buffer. Lines are appended as requests finish and flushed by a handler
+/// posted to the worker's event loop: it runs after the requests that are ready now, so a busy
+/// worker writes many lines at once and an idle one writes at once. Not thread-safe.
+class AccessLog {
+ public:
+  AccessLog(AccessLogSink& sink, boost::asio::any_io_executor executor)
+      : sink_(sink), executor_(std::move(executor)) {}
+  ~AccessLog() { flush(); }
+
+  void record(const AccessRecord& r);
+  void flush();
+
+ private:
+  AccessLogSink& sink_;
+  boost::asio::any_io_executor executor_;
+  std::string buffer_;
+  std::time_t cached_second_ = -1;
+  char time_prefix_[24] = {};  // "2026-11-28T04:15:17."
+};
+
+/// Appends `text` with bytes that could forge a log line or break a parser (control bytes,
+/// '"', '\\', non-ASCII) written as \xHH.
+void append_log_escaped(std::string& out, std::string_view text);
+
+}  // namespace printerfacts

@@ -1,0 +1,53 @@
+// What the router answers: one of three Beast message types, and how to send it.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <variant>
+
+#include <boost/beast/http.hpp>
+
+namespace printerfacts {
+
+namespace http = boost::beast::http;
+
+using Request = http::request<http::string_body>;
+
+using StringResponse = http::response<http::string_body>;         ///< rendered per request
+using SpanResponse = http::response<http::span_body<const char>>;  ///< points at immutable data
+using FileResponse = http::response<http::file_body>;              ///< streamed from --static-dir
+
+/// A complete answer to one request. The body types avoid copies: facts and embedded assets are
+/// sent straight from memory that outlives every connection, files from their descriptor.
+struct Response {
+  std::variant<StringResponse, SpanResponse, FileResponse> message;
+  /// Send the header only (HEAD), with the Content-Length the body would have had.
+  bool head_only = false;
+  /// The route that answered, for the access log and metrics: "index", "fact", "static",
+  /// "healthz", "not_found" or "bad_request".
+  std::string_view route;
+
+  unsigned status() const {
+    return std::visit([](const auto& m) { return m.result_int(); }, message);
+  }
+  bool keep_alive() const {
+    return std::visit([](const auto& m) { return m.keep_alive(); }, message);
+  }
+  void keep_alive(bool on) {
+    std::visit([on](auto& m) { m.keep_alive(on); }, message);
+  }
+  /// The Content-Length of the response (what a GET would send as body).
+  std::uint64_t content_length() const {
+    return std::visit(
+        [](const auto& m) -> std::uint64_t {
+          const auto it = m.find(http::field::content_length);
+          if (it == m.end()) return 0;
+          std::uint64_t n = 0;
+          for (const char c : it->value()) n = n * 10 + static_cast<unsigned>(c - '0');
+          return n;
+        },
+        message);
+  }
+};
+
+}  // namespace printerfacts

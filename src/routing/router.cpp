@@ -1,0 +1,171 @@
+#include "routing/router.hpp"
+
+#include <boost/url/parse.hpp>
+
+#include "app/html.hpp"
+
+namespace printerfacts {
+namespace {
+
+constexpr std::string_view kServer = "printerfacts";
+constexpr std::string_view kAllow = "GET, HEAD";
+// Pages load nothing but our own stylesheet and icon; nothing may frame them or run script.
+constexpr std::string_view kHtmlPolicy =
+    "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'";
+
+template <class Message>
+void common_headers(Message& m, unsigned version, bool keep_alive) {
+  m.version(version);
+  m.set(http::field::server, kServer);
+  m.set("X-Content-Type-Options", "nosniff");
+  m.keep_alive(keep_alive);
+}
+
+Response html_response(http::status status, std::string body, const Request& req,
+                       std::string_view route) {
+  StringResponse m{status, req.version()};
+  common_headers(m, req.version(), req.keep_alive());
+  m.set(http::field::content_type, "text/html; charset=utf-8");
+  m.set("Content-Security-Policy", kHtmlPolicy);
+  m.set(http::field::cache_control, "no-store");
+  m.body() = std::move(body);
+  m.prepare_payload();
+  return Response{std::move(m), req.method() == http::verb::head, route};
+}
+
+Response text_response(std::string_view text, const Request& req, std::string_view route) {
+  SpanResponse m{http::status::ok, req.version()};
+  common_headers(m, req.version(), req.keep_alive());
+  m.set(http::field::content_type, "text/plain; charset=utf-8");
+  m.set(http::field::cache_control, "no-store");
+  m.body() = {text.data(), text.size()};
+  m.prepare_payload();
+  return Response{std::move(m), req.method() == http::verb::head, route};
+}
+
+Response method_not_allowed(const Request& req, std::string_view route) {
+  Response r = html_response(http::status::method_not_allowed,
+                             render_error(405, "Method Not Allowed"), req, route);
+  std::get<StringResponse>(r.message).set(http::field::allow, kAllow);
+  return r;
+}
+
+template <class Message>
+void static_headers(Message& m, const StaticFile& file) {
+  m.set(http::field::content_type, file.content_type);
+  m.set(http::field::etag, file.etag);
+  // Assets change only with a new release or a new --static-dir; revalidation is cheap (304).
+  m.set(http::field::cache_control, "public, max-age=3600");
+}
+
+Response static_response(StaticFile file, const Request& req) {
+  const auto inm = req.find(http::field::if_none_match);
+  if (inm != req.end() && etag_matches(inm->value(), file.etag)) {
+    StringResponse m{http::status::not_modified, req.version()};
+    common_headers(m, req.version(), req.keep_alive());
+    static_headers(m, file);
+    return Response{std::move(m), true, "static"};
+  }
+  const bool head = req.method() == http::verb::head;
+  if (!file.file.is_open()) {
+    SpanResponse m{http::status::ok, req.version()};
+    common_headers(m, req.version(), req.keep_alive());
+    static_headers(m, file);
+    m.body() = {file.embedded.data(), file.embedded.size()};
+    m.prepare_payload();
+    return Response{std::move(m), head, "static"};
+  }
+  FileResponse m{http::status::ok, req.version()};
+  common_headers(m, req.version(), req.keep_alive());
+  static_headers(m, file);
+  boost::beast::error_code ec;
+  m.body().reset(std::move(file.file), ec);
+  if (ec) return Router::error(http::status::internal_server_error, req.version());
+  m.prepare_payload();
+  return Response{std::move(m), head, "static"};
+}
+
+}  // namespace
+
+std::optional<http::status> check_request(const Request& req) {
+  // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without exactly one Host.
+  const auto hosts = req.count(http::field::host);
+  if (hosts > 1 || (hosts == 0 && req.version() >= 11)) return http::status::bad_request;
+
+  // Beast parses a request whose Transfer-Encoding does not end in "chunked" as having no body,
+  // leaving the real body to be read as the next request: a smuggling vector when a proxy
+  // frames it differently. RFC 9112 §6.1 requires 400 and closing the connection; so is
+  // Transfer-Encoding on HTTP/1.0, which that version does not define.
+  if (req.count(http::field::transfer_encoding) > 0) {
+    if (req.version() < 11 || !req.chunked()) return http::status::bad_request;
+  }
+  return std::nullopt;
+}
+
+bool etag_matches(std::string_view if_none_match, std::string_view etag) {
+  const auto weak_stripped = [](std::string_view t) {
+    if (t.substr(0, 2) == "W/") t.remove_prefix(2);
+    return t;
+  };
+  const std::string_view ours = weak_stripped(etag);
+  while (!if_none_match.empty()) {
+    const auto comma = if_none_match.find(',');
+    std::string_view tag = if_none_match.substr(0, comma);
+    if_none_match.remove_prefix(comma == std::string_view::npos ? if_none_match.size() : comma + 1);
+    while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) tag.remove_prefix(1);
+    while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) tag.remove_suffix(1);
+    if (tag == "*" || (!tag.empty() && weak_stripped(tag) == ours)) return true;
+  }
+  return false;
+}
+
+Response Router::error(http::status status, unsigned version) {
+  StringResponse m{status, version};
+  common_headers(m, version, false);
+  m.set(http::field::content_type, "text/html; charset=utf-8");
+  m.set("Content-Security-Policy", kHtmlPolicy);
+  m.set(http::field::cache_control, "no-store");
+  m.body() = render_error(static_cast<unsigned>(status), http::obsolete_reason(status));
+  m.prepare_payload();
+  return Response{std::move(m), false, "bad_request"};
+}
+
+Response Router::route(const Request& req, Random& rng) const {
+  const unsigned version = req.version() == 10 ? 10 : 11;
+  if (const auto refused = check_request(req)) return error(*refused, version);
+
+  const std::string_view target = req.target();
+  // Origin-form ("/path?query") is what clients send to a server; absolute-form
+  // ("http://host/path") must be accepted too (RFC 9112 §3.2.2). Anything else, including the
+  // asterisk-form, names no resource here.
+  auto url = boost::urls::parse_origin_form(target);
+  if (!url) url = boost::urls::parse_absolute_uri(target);
+  if (!url) return error(http::status::bad_request, version);
+
+  const bool readable = req.method() == http::verb::get || req.method() == http::verb::head;
+  const auto segments = url->segments();  // percent-decoded, one per path segment
+  const std::string path = url->path();   // percent-decoded
+  if (path == "/fact") {
+    if (!readable) return method_not_allowed(req, "fact");
+    return text_response(content_.facts.pick(rng).text, req, "fact");
+  }
+  if (path == "/" || path.empty()) {
+    if (!readable) return method_not_allowed(req, "index");
+    return html_response(http::status::ok, render_index(content_.facts.pick(rng).html), req,
+                         "index");
+  }
+  if (path == "/healthz") {
+    if (!readable) return method_not_allowed(req, "healthz");
+    return text_response("ok\n", req, "healthz");
+  }
+  if (!segments.empty() && *segments.begin() == "static" && segments.size() > 1) {
+    if (!readable) return method_not_allowed(req, "static");
+    if (const auto relative = safe_relative_path(std::ranges::subrange(std::next(segments.begin()), segments.end()))) {
+      if (auto file = content_.static_files.open(*relative)) return static_response(std::move(*file), req);
+    }
+  }
+  return html_response(http::status::not_found, render_not_found(path), req, "not_found");
+}
+
+}  // namespace printerfacts

@@ -1,0 +1,44 @@
+// Routing: a pure function from a parsed request to a response. No sockets, no clocks; the
+// randomness is injected, so every route is tested in-process.
+#pragma once
+
+#include <optional>
+
+#include "app/facts.hpp"
+#include "app/random.hpp"
+#include "app/static_files.hpp"
+#include "routing/response.hpp"
+
+namespace printerfacts {
+
+/// What the router serves from. Owned by the server; outlives every connection.
+struct Content {
+  Facts facts;
+  StaticFiles static_files;
+};
+
+/// A request that RFC 9110/9112 says must be refused before it is routed, and with what status.
+/// Returns std::nullopt for a request that may be routed.
+std::optional<http::status> check_request(const Request& req);
+
+/// True when the If-None-Match header value `if_none_match` matches `etag` under the weak
+/// comparison RFC 9110 §13.1.2 prescribes ("*" matches anything).
+bool etag_matches(std::string_view if_none_match, std::string_view etag);
+
+/// Maps requests to responses. Immutable; one instance shared by all worker threads.
+class Router {
+ public:
+  explicit Router(const Content& content) : content_(content) {}
+
+  /// The response to `req`. Never throws for any request a parser accepted; `rng` picks facts.
+  Response route(const Request& req, Random& rng) const;
+
+  /// An error response (400, 408, 413, 431, ...) for a request that could not be parsed or was
+  /// refused; it closes the connection.
+  static Response error(http::status status, unsigned version);
+
+ private:
+  const Content& content_;
+};
+
+}  // namespace printerfacts

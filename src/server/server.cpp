@@ -1,0 +1,196 @@
+#include "server/server.hpp"
+
+#include <unistd.h>
+
+#include <condition_variable>
+#include <latch>
+#include <mutex>
+#include <thread>
+#include <variant>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "connections/peer.hpp"
+#include "connections/session.hpp"
+#include "listeners/systemd.hpp"
+#include "util/startup_error.hpp"
+
+namespace printerfacts {
+namespace {
+
+namespace asio = boost::asio;
+using unix_stream = asio::local::stream_protocol;
+using tcp = asio::ip::tcp;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// Reports a connection coroutine that ended with an exception (only resource exhaustion can
+// cause one); the process goes on serving everyone else.
+void log_failure(std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    spdlog::error("connection failed: {}", ex.what());
+  }
+}
+
+template <class Protocol>
+asio::awaitable<void> accept_loop(typename Protocol::acceptor& acceptor, SessionContext& ctx) {
+  asio::steady_timer backoff(acceptor.get_executor());
+  auto last_warning = std::chrono::steady_clock::time_point{};
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+    if (!acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
+    if (ec) {
+      // Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS): the connection stays in the
+      // backlog. Retrying at once would spin a core, so pause briefly and warn once a second.
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_warning > std::chrono::seconds(1)) {
+        spdlog::warn("accept failed: {}; retrying in 50ms", ec.message());
+        last_warning = now;
+      }
+      backoff.expires_after(std::chrono::milliseconds(50));
+      co_await backoff.async_wait(use_tuple);
+      continue;
+    }
+    if constexpr (std::is_same_v<Protocol, tcp>) {
+      boost::system::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+    }
+    std::string peer = describe_peer(socket.native_handle());
+    asio::co_spawn(acceptor.get_executor(),
+                   run_session<Protocol>(std::move(socket), std::move(peer), ctx), log_failure);
+  }
+}
+
+}  // namespace
+
+struct Server::Worker {
+  Worker(const Router& router, const Options& options, AccessLogSink* sink)
+      : ctx{router, options, Random::from_entropy(), std::nullopt, {}, {}} {
+    if (sink) ctx.access_log.emplace(*sink, io.get_executor());
+  }
+
+  asio::io_context io{1};
+  SessionContext ctx;
+  std::vector<std::variant<unix_stream::acceptor, tcp::acceptor>> acceptors;
+  std::thread thread;
+};
+
+Server::Server(const Options& options, const Router& router, ListenerSet listeners)
+    : options_(options), router_(router), listeners_(std::move(listeners)) {}
+
+Server::~Server() {
+  for (auto& w : workers_) {
+    w->io.stop();
+    if (w->thread.joinable()) w->thread.join();
+  }
+}
+
+void Server::start_workers() {
+  static AccessLogSink stdout_sink(STDOUT_FILENO);
+  for (unsigned i = 0; i < options_.threads; ++i) {
+    auto w = std::make_unique<Worker>(router_, options_, options_.access_log ? &stdout_sink : nullptr);
+    // Every worker accepts on its own duplicate of each listening socket, in its own event loop:
+    // no connection is handed between threads and no lock is shared on the hot path.
+    for (const auto& l : listeners_.listeners()) {
+      const int fd = ::dup(l.fd);
+      if (fd < 0) throw StartupError(errno_message("dup() of listener " + l.name, errno));
+      if (l.is_unix) {
+        auto& a = w->acceptors.emplace_back(std::in_place_type<unix_stream::acceptor>, w->io,
+                                            unix_stream(), fd);
+        asio::co_spawn(w->io, accept_loop<unix_stream>(std::get<unix_stream::acceptor>(a), w->ctx),
+                       log_failure);
+      } else {
+        sockaddr_storage ss{};
+        socklen_t len = sizeof ss;
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+        auto& a = w->acceptors.emplace_back(std::in_place_type<tcp::acceptor>, w->io,
+                                            ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd);
+        asio::co_spawn(w->io, accept_loop<tcp>(std::get<tcp::acceptor>(a), w->ctx), log_failure);
+      }
+    }
+    workers_.push_back(std::move(w));
+  }
+}
+
+int Server::run() {
+  start_workers();
+  std::mutex done_mutex;
+  std::condition_variable done_cv;
+  std::size_t running = workers_.size();
+  for (auto& w : workers_) {
+    w->thread = std::thread([&, worker = w.get()] {
+      worker->io.run();  // returns once acceptors are closed and every connection has ended
+      if (worker->ctx.access_log) worker->ctx.access_log->flush();
+      std::lock_guard lock(done_mutex);
+      --running;
+      done_cv.notify_all();
+    });
+  }
+
+  for (const auto& l : listeners_.listeners()) {
+    spdlog::info("listening on {}{}", l.name, l.from_systemd ? " (from systemd)" : "");
+  }
+  spdlog::info("printerfacts {} ready with {} thread(s)", PRINTERFACTS_VERSION, workers_.size());
+  systemd::notify("READY=1");
+
+  // Wait for a termination signal on this thread; the workers never see signals.
+  asio::io_context control{1};
+  asio::signal_set signals(control, SIGTERM, SIGINT);
+  int received = 0;
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (!ec) received = sig;
+  });
+  control.run();
+
+  // 1. Stop accepting, in each worker's own thread, and close connections waiting idle.
+  spdlog::info("received {}, shutting down (deadline {})", received == SIGINT ? "SIGINT" : "SIGTERM",
+               format_duration(options_.shutdown_timeout));
+  systemd::notify("STOPPING=1");
+  std::latch stopped(static_cast<std::ptrdiff_t>(workers_.size()));
+  for (auto& w : workers_) {
+    asio::post(w->io, [&, worker = w.get()] {
+      for (auto& a : worker->acceptors) {
+        std::visit([](auto& acceptor) {
+          boost::system::error_code ignored;
+          acceptor.close(ignored);
+        }, a);
+      }
+      worker->ctx.registry.drain();
+      stopped.count_down();
+    });
+  }
+  stopped.wait();
+  // 2. No worker accepts any more: close our listening sockets and remove the files we created
+  //    (only if they are still ours). Connections still queued in the backlog of a socket we
+  //    created are refused; with socket activation the socket stays with systemd, queued
+  //    connections wait for our successor, and nothing is lost.
+  listeners_.close();
+
+  // 3. Let requests in flight finish, up to the deadline.
+  {
+    std::unique_lock lock(done_mutex);
+    if (!done_cv.wait_for(lock, options_.shutdown_timeout, [&] { return running == 0; })) {
+      spdlog::warn("shutdown deadline passed; closing the remaining connections");
+      for (auto& w : workers_) {
+        asio::post(w->io, [worker = w.get()] { worker->ctx.registry.close_all(); });
+      }
+    }
+  }
+  for (auto& w : workers_) w->thread.join();
+  workers_.clear();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace printerfacts
