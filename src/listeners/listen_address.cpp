@@ -2,13 +2,23 @@
 
 #include <charconv>
 
+#include <fmt/format.h>
+
 #include "util/startup_error.hpp"
 
 namespace printerfacts {
 namespace {
 
 [[noreturn]] void fail(std::string_view text, std::string_view why) {
-  throw StartupError("invalid listen address \"" + std::string(text) + "\": " + std::string(why));
+  std::string shown;  // control bytes (a NUL would cut the message short) shown as \xHH
+  for (const char c : text) {
+    if (static_cast<unsigned char>(c) < 0x20) {
+      shown += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+    } else {
+      shown.push_back(c);
+    }
+  }
+  throw StartupError("invalid listen address \"" + shown + "\": " + std::string(why));
 }
 
 std::uint16_t parse_port(std::string_view all, std::string_view port) {

@@ -161,6 +161,7 @@ BoundUnixSocket bind_unix_socket(const std::string& path, const UnixSocketOption
   if (::lstat(path.c_str(), &st) != 0) throw StartupError(errno_message("cannot stat " + path, errno));
   result.dev = st.st_dev;
   result.ino = st.st_ino;
+  result.ctime = st.st_ctim;
   if (::listen(fd.get(), options.backlog) != 0) {
     throw StartupError(errno_message("cannot listen on " + path, errno));
   }
@@ -176,7 +177,12 @@ bool remove_unix_socket(const BoundUnixSocket& socket) {
     FdGuard lock = take_lock(socket.path);
     struct stat st {};
     if (::lstat(socket.path.c_str(), &st) != 0) return false;
-    if (st.st_dev != socket.dev || st.st_ino != socket.ino) return false;
+    // Inode numbers are reused once a file is gone, so the change time (set by our chmod, to
+    // the nanosecond) is compared too.
+    if (st.st_dev != socket.dev || st.st_ino != socket.ino ||
+        st.st_ctim.tv_sec != socket.ctime.tv_sec || st.st_ctim.tv_nsec != socket.ctime.tv_nsec) {
+      return false;
+    }
     return ::unlink(socket.path.c_str()) == 0;
   } catch (const StartupError&) {
     return false;

@@ -40,6 +40,7 @@ struct BoundUnixSocket {
   std::string path;
   dev_t dev = 0;
   ino_t ino = 0;
+  timespec ctime{};  ///< with dev and ino, tells our file from a later one that reuses the inode
   bool replaced_stale = false;  ///< a stale socket file was removed to make room
 };
 

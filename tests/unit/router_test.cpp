@@ -1,0 +1,172 @@
+#include "routing/router.hpp"
+
+#include <gtest/gtest.h>
+
+namespace printerfacts {
+namespace {
+
+class RouterTest : public ::testing::Test {
+ protected:
+  Response get(std::string_view target, http::verb method = http::verb::get, unsigned version = 11) {
+    Request req{method, target, version};
+    if (version >= 11) req.set(http::field::host, "example");
+    for (const auto& [name, value] : extra_) req.set(name, value);
+    return router_.route(req, rng_);
+  }
+  static std::string body(const Response& r) {
+    return std::visit(
+        [](const auto& m) -> std::string {
+          using Body = typename std::decay_t<decltype(m)>::body_type;
+          if constexpr (std::is_same_v<Body, http::string_body>) {
+            return m.body();
+          } else if constexpr (std::is_same_v<Body, http::span_body<const char>>) {
+            return std::string(m.body().data(), m.body().size());
+          } else {
+            return "<file>";
+          }
+        },
+        r.message);
+  }
+  template <class Name>
+  static std::string header(const Response& r, Name name) {
+    return std::visit([name](const auto& m) { return std::string(m[name]); }, r.message);
+  }
+
+  Content content_{Facts::parse("Fact one.\nFact <two> & more.\n", "test"), StaticFiles::embedded()};
+  Router router_{content_};
+  Random rng_{7};
+  std::vector<std::pair<http::field, std::string>> extra_;
+};
+
+TEST_F(RouterTest, FactIsOneLineOfPlainText) {
+  const Response r = get("/fact");
+  EXPECT_EQ(r.status(), 200u);
+  EXPECT_EQ(header(r, http::field::content_type), "text/plain; charset=utf-8");
+  const std::string b = body(r);
+  EXPECT_TRUE(b == "Fact one.\n" || b == "Fact <two> & more.\n") << b;
+  EXPECT_EQ(r.content_length(), b.size());
+  EXPECT_EQ(r.route, "fact");
+  EXPECT_FALSE(r.head_only);
+}
+
+TEST_F(RouterTest, HeadSendsHeadersWithTheRealLength) {
+  const Response r = get("/fact", http::verb::head);
+  EXPECT_EQ(r.status(), 200u);
+  EXPECT_TRUE(r.head_only);
+  EXPECT_GT(r.content_length(), 0u);
+}
+
+TEST_F(RouterTest, IndexIsHtmlWithAnEscapedFact) {
+  bool saw_escaped = false;
+  for (int i = 0; i < 20; ++i) {
+    const Response r = get("/");
+    EXPECT_EQ(r.status(), 200u);
+    EXPECT_EQ(header(r, http::field::content_type), "text/html; charset=utf-8");
+    const std::string b = body(r);
+    EXPECT_NE(b.find("<title>Printer Facts</title>"), std::string::npos);
+    EXPECT_EQ(b.find("<two>"), std::string::npos);
+    saw_escaped |= b.find("<blockquote>Fact &lt;two&gt; &amp; more.</blockquote>") != std::string::npos;
+  }
+  EXPECT_TRUE(saw_escaped);
+}
+
+TEST_F(RouterTest, PercentEncodedPathsMatchTheirRoute) {
+  EXPECT_EQ(get("/%66act").route, "fact");
+  EXPECT_EQ(get("/fact?x=1").route, "fact");
+  EXPECT_EQ(get("http://example/fact").route, "fact") << "absolute-form";
+}
+
+TEST_F(RouterTest, HealthzSaysOk) {
+  const Response r = get("/healthz");
+  EXPECT_EQ(r.status(), 200u);
+  EXPECT_EQ(body(r), "ok\n");
+}
+
+TEST_F(RouterTest, StaticAssetHasTypeEtagAndCaching) {
+  const Response r = get("/static/style.css");
+  EXPECT_EQ(r.status(), 200u);
+  EXPECT_EQ(header(r, http::field::content_type), "text/css; charset=utf-8");
+  EXPECT_EQ(header(r, http::field::cache_control), "public, max-age=3600");
+  EXPECT_FALSE(header(r, http::field::etag).empty());
+}
+
+TEST_F(RouterTest, MatchingIfNoneMatchGives304WithoutBody) {
+  const std::string etag = header(get("/static/style.css"), http::field::etag);
+  extra_ = {{http::field::if_none_match, "\"nope\", W/" + etag}};
+  const Response r = get("/static/style.css");
+  EXPECT_EQ(r.status(), 304u);
+  EXPECT_TRUE(r.head_only);
+  EXPECT_EQ(header(r, http::field::etag), etag);
+  extra_ = {{http::field::if_none_match, "\"other\""}};
+  EXPECT_EQ(get("/static/style.css").status(), 200u);
+}
+
+TEST_F(RouterTest, TraversalAttemptsAreNotFound) {
+  for (const char* target :
+       {"/static/../CMakeLists.txt", "/static/%2e%2e/%2e%2e/etc/passwd", "/static/.%2e/x",
+        "/static/%2E%2E%2Fetc%2Fpasswd", "/static/..%5c..%5cetc%5cpasswd", "/static/style.css%00.txt",
+        "/static/%252e%252e/etc/passwd", "/static/", "/static", "/static//style.css",
+        "/static/./style.css"}) {
+    const Response r = get(target);
+    EXPECT_EQ(r.status(), 404u) << target;
+    EXPECT_EQ(r.route, "not_found") << target;
+  }
+}
+
+TEST_F(RouterTest, NotFoundNamesThePathEscaped) {
+  const Response r = get("/no%3Cscript%3Ealert(1)%3C/script%3E");
+  EXPECT_EQ(r.status(), 404u);
+  const std::string b = body(r);
+  EXPECT_NE(b.find("/no&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos);
+  EXPECT_EQ(b.find("<script>"), std::string::npos);
+  EXPECT_EQ(header(r, http::field::content_type), "text/html; charset=utf-8");
+  EXPECT_NE(header(r, "Content-Security-Policy").find("default-src 'none'"), std::string::npos);
+  EXPECT_EQ(header(r, "X-Content-Type-Options"), "nosniff");
+}
+
+TEST_F(RouterTest, OtherMethodsOnKnownPathsAre405WithAllow) {
+  for (const char* target : {"/", "/fact", "/healthz", "/static/style.css"}) {
+    const Response r = get(target, http::verb::post);
+    EXPECT_EQ(r.status(), 405u) << target;
+    EXPECT_EQ(header(r, http::field::allow), "GET, HEAD");
+  }
+  EXPECT_EQ(get("/unknown", http::verb::delete_).status(), 404u);
+}
+
+TEST_F(RouterTest, Http11WithoutHostIsRefused) {
+  Request req{http::verb::get, "/fact", 11};
+  const Response r = router_.route(req, rng_);
+  EXPECT_EQ(r.status(), 400u);
+  EXPECT_FALSE(r.keep_alive());
+}
+
+TEST_F(RouterTest, Http10WithoutHostIsFine) {
+  const Response r = get("/fact", http::verb::get, 10);
+  EXPECT_EQ(r.status(), 200u);
+  EXPECT_FALSE(r.keep_alive()) << "HTTP/1.0 closes unless asked to keep alive";
+}
+
+TEST_F(RouterTest, KeepAliveFollowsTheRequest) {
+  EXPECT_TRUE(get("/fact").keep_alive());
+  extra_ = {{http::field::connection, "close"}};
+  EXPECT_FALSE(get("/fact").keep_alive());
+}
+
+TEST_F(RouterTest, UnparsableTargetsAreBadRequests) {
+  EXPECT_EQ(get("*").status(), 400u);
+  EXPECT_EQ(get("/a b").status(), 400u);
+  EXPECT_EQ(get("/%zz").status(), 400u);
+}
+
+TEST(EtagMatches, WeakComparisonAndLists) {
+  EXPECT_TRUE(etag_matches("\"a\"", "\"a\""));
+  EXPECT_TRUE(etag_matches("W/\"a\"", "\"a\""));
+  EXPECT_TRUE(etag_matches(" \"x\" ,\t\"a\"", "\"a\""));
+  EXPECT_TRUE(etag_matches("*", "\"a\""));
+  EXPECT_FALSE(etag_matches("\"b\"", "\"a\""));
+  EXPECT_FALSE(etag_matches("", "\"a\""));
+  EXPECT_FALSE(etag_matches("a", "\"a\""));
+}
+
+}  // namespace
+}  // namespace printerfacts

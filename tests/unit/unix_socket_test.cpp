@@ -1,0 +1,147 @@
+#include "listeners/unix_socket.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <future>
+
+#include <gtest/gtest.h>
+
+#include "temp_dir.hpp"
+#include "util/startup_error.hpp"
+
+namespace printerfacts {
+namespace {
+
+using testing::TempDir;
+
+TEST(ClassifyExisting, DecidesFromLstatAndConnect) {
+  EXPECT_EQ(classify_existing(ENOENT, 0, 0), ExistingPath::absent);
+  EXPECT_EQ(classify_existing(EACCES, 0, 0), ExistingPath::unknown);
+  EXPECT_EQ(classify_existing(0, S_IFREG | 0644, 0), ExistingPath::not_socket);
+  EXPECT_EQ(classify_existing(0, S_IFDIR | 0755, 0), ExistingPath::not_socket);
+  EXPECT_EQ(classify_existing(0, S_IFLNK | 0777, 0), ExistingPath::not_socket);
+  EXPECT_EQ(classify_existing(0, S_IFSOCK | 0660, 0), ExistingPath::live_socket);
+  EXPECT_EQ(classify_existing(0, S_IFSOCK | 0660, EAGAIN), ExistingPath::live_socket);
+  EXPECT_EQ(classify_existing(0, S_IFSOCK | 0660, ECONNREFUSED), ExistingPath::stale_socket);
+  EXPECT_EQ(classify_existing(0, S_IFSOCK | 0660, EACCES), ExistingPath::unknown);
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const StartupError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(BindUnixSocket, CreatesWithTheConfiguredModeAndListens) {
+  TempDir dir;
+  const std::string path = dir / "s.sock";
+  UnixSocketOptions o;
+  o.mode = 0600;
+  const BoundUnixSocket s = bind_unix_socket(path, o);
+  struct stat st {};
+  ASSERT_EQ(::lstat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(probe_path(path), ExistingPath::live_socket);
+  EXPECT_FALSE(s.replaced_stale);
+  ::close(s.fd);
+  EXPECT_EQ(probe_path(path), ExistingPath::stale_socket);
+  EXPECT_TRUE(remove_unix_socket(s));
+  EXPECT_EQ(probe_path(path), ExistingPath::absent);
+}
+
+TEST(BindUnixSocket, ReplacesAStaleSocket) {
+  TempDir dir;
+  const std::string path = dir / "s.sock";
+  const BoundUnixSocket old = bind_unix_socket(path, {});
+  ::close(old.fd);  // the old server died without cleaning up
+  const BoundUnixSocket fresh = bind_unix_socket(path, {});
+  EXPECT_TRUE(fresh.replaced_stale);
+  EXPECT_EQ(probe_path(path), ExistingPath::live_socket);
+  EXPECT_FALSE(remove_unix_socket(old)) << "the old identity must not remove the new socket";
+  EXPECT_EQ(probe_path(path), ExistingPath::live_socket);
+  ::close(fresh.fd);
+  EXPECT_TRUE(remove_unix_socket(fresh));
+}
+
+TEST(BindUnixSocket, RefusesALiveSocket) {
+  TempDir dir;
+  const std::string path = dir / "s.sock";
+  const BoundUnixSocket live = bind_unix_socket(path, {});
+  EXPECT_EQ(error_of([&] { bind_unix_socket(path, {}); }), "another instance is listening on " + path);
+  EXPECT_EQ(probe_path(path), ExistingPath::live_socket);
+  ::close(live.fd);
+}
+
+TEST(BindUnixSocket, RefusesAndKeepsARegularFile) {
+  TempDir dir;
+  const std::string path = dir / "data.txt";
+  std::ofstream(path) << "precious";
+  EXPECT_EQ(error_of([&] { bind_unix_socket(path, {}); }),
+            path + " exists and is not a socket; refusing to remove it");
+  std::ifstream in(path);
+  std::string content;
+  in >> content;
+  EXPECT_EQ(content, "precious");
+}
+
+TEST(BindUnixSocket, ConcurrentStartsNeverDeleteEachOther) {
+  // Many binds racing for one stale path: exactly one wins, the others see a live socket, and
+  // the winner's socket is the one that is still listening at the end.
+  for (int round = 0; round < 20; ++round) {
+    TempDir dir;
+    const std::string path = dir / "s.sock";
+    ::close(bind_unix_socket(path, {}).fd);  // leave a stale socket behind
+    std::vector<std::future<int>> racers;
+    for (int i = 0; i < 4; ++i) {
+      racers.push_back(std::async(std::launch::async, [&] {
+        try {
+          return bind_unix_socket(path, {}).fd;
+        } catch (const StartupError&) {
+          return -1;
+        }
+      }));
+    }
+    int winners = 0;
+    std::vector<int> fds;
+    for (auto& r : racers) {
+      const int fd = r.get();
+      if (fd >= 0) {
+        ++winners;
+        fds.push_back(fd);
+      }
+    }
+    EXPECT_EQ(winners, 1) << "round " << round;
+    EXPECT_EQ(probe_path(path), ExistingPath::live_socket);
+    for (int fd : fds) ::close(fd);
+  }
+}
+
+TEST(BindUnixSocket, SetsTheGroup) {
+  TempDir dir;
+  const std::string path = dir / "g.sock";
+  UnixSocketOptions o;
+  o.group = ::getegid();
+  const BoundUnixSocket s = bind_unix_socket(path, o);
+  struct stat st {};
+  ASSERT_EQ(::lstat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_gid, ::getegid());
+  ::close(s.fd);
+}
+
+TEST(BindUnixSocket, MissingDirectoryNamesThePath) {
+  const std::string path = "/nonexistent-dir/s.sock";
+  EXPECT_NE(error_of([&] { bind_unix_socket(path, {}); }).find("/nonexistent-dir/s.sock"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace printerfacts
