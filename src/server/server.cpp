@@ -4,6 +4,7 @@
 
 #include <condition_variable>
 #include <latch>
+#include <list>
 #include <mutex>
 #include <thread>
 #include <variant>
@@ -82,7 +83,8 @@ struct Server::Worker {
 
   asio::io_context io{1};
   SessionContext ctx;
-  std::vector<std::variant<unix_stream::acceptor, tcp::acceptor>> acceptors;
+  // A list: accept loops hold references to their acceptor, which must never move.
+  std::list<std::variant<unix_stream::acceptor, tcp::acceptor>> acceptors;
   std::thread thread;
 };
 

@@ -1,0 +1,158 @@
+"""Helpers for integration tests: start the real printerfacts binary and talk to it."""
+
+import os
+import re
+import shutil
+import signal as signals
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+BINARY = os.environ.get("PRINTERFACTS_BIN") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", "..", "build", "dev", "printerfacts"))
+
+
+class Server:
+    """A printerfacts process with its stdout (access log) and stderr captured to files."""
+
+    def __init__(self, workdir, args, env=None, wrapper=None, wait=True):
+        self.workdir = workdir
+        self.stdout_path = os.path.join(workdir, f"stdout-{id(self)}.log")
+        self.stderr_path = os.path.join(workdir, f"stderr-{id(self)}.log")
+        full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        full_env.update(env or {})
+        cmd = (wrapper or []) + [BINARY] + list(args)
+        self.proc = subprocess.Popen(
+            cmd, cwd=workdir, env=full_env,
+            stdout=open(self.stdout_path, "wb"), stderr=open(self.stderr_path, "wb"))
+        if wait:
+            self.wait_ready()
+
+    def stderr(self):
+        with open(self.stderr_path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def stdout(self):
+        with open(self.stdout_path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def wait_ready(self, timeout=15):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "ready with" in self.stderr():
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"printerfacts exited with {self.proc.returncode}:\n{self.stderr()}")
+            time.sleep(0.02)
+        raise AssertionError(f"printerfacts not ready after {timeout}s:\n{self.stderr()}")
+
+    def listening(self):
+        """The addresses the server reports listening on, e.g. ['unix:./a.sock', 'tcp:[::]:4711']."""
+        return re.findall(r"listening on (\S+)", self.stderr())
+
+    def tcp_port(self):
+        for name in self.listening():
+            m = re.match(r"tcp:.*:(\d+)$", name)
+            if m:
+                return int(m.group(1))
+        raise AssertionError("no TCP listener: " + self.stderr())
+
+    def signal(self, sig=signals.SIGTERM):
+        self.proc.send_signal(sig)
+
+    def stop(self, sig=signals.SIGTERM, timeout=20):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=timeout)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def workdir():
+    # Short paths: a Unix socket path may be at most 107 bytes.
+    d = tempfile.mkdtemp(prefix="pf-", dir="/tmp")
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def start(workdir):
+    servers = []
+
+    def _start(*args, **kwargs):
+        s = Server(workdir, args, **kwargs)
+        servers.append(s)
+        return s
+
+    yield _start
+    for s in servers:
+        s.kill()
+
+
+def unix_connect(path, timeout=10):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(path)
+    return s
+
+
+def recv_until_closed(sock, limit=50_000_000):
+    chunks = []
+    total = 0
+    while total < limit:
+        data = sock.recv(65536)
+        if not data:
+            break
+        chunks.append(data)
+        total += len(data)
+    return b"".join(chunks)
+
+
+def read_response(sock, buffered=b""):
+    """Reads one HTTP/1.1 response with a Content-Length (or none, for HEAD/304) from sock.
+
+    Returns (status, headers dict lowercased, body, leftover bytes)."""
+    data = buffered
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError(f"connection closed before a full head: {data!r}")
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status, headers, rest, lines[0]
+
+
+def exchange(sock, raw, head=False):
+    """Sends raw bytes and reads one response; returns (status, headers, body, leftover)."""
+    sock.sendall(raw)
+    status, headers, rest, _ = read_response(sock)
+    length = 0 if head or status == 304 else int(headers.get("content-length", "0"))
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        rest += chunk
+    return status, headers, rest[:length], rest[length:]
+
+
+def curl(*args, check=True, prefix=()):
+    """Runs curl; stdout and stderr come back as text with CR LF kept as sent."""
+    r = subprocess.run([*prefix, "curl", "-sS", "--max-time", "10", *args], capture_output=True,
+                       check=check)
+    r.stdout = r.stdout.decode("utf-8", "replace")
+    r.stderr = r.stderr.decode("utf-8", "replace")
+    return r

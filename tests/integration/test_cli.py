@@ -1,0 +1,69 @@
+"""The command line as an operator meets it: help, version, --check, start-up errors."""
+
+import os
+import subprocess
+
+from conftest import BINARY
+
+
+def run(*args, cwd=None, env=None):
+    return subprocess.run([BINARY, *args], capture_output=True, text=True, timeout=20, cwd=cwd,
+                          env=env or {"PATH": "/usr/bin:/bin"})
+
+
+def test_help_lists_every_flag_and_variable():
+    r = run("--help")
+    assert r.returncode == 0
+    for item in ["--listen", "--socket-mode", "--socket-group", "--backlog", "--threads",
+                 "--facts-file", "--static-dir", "--max-header-size", "--max-body-size",
+                 "--header-timeout", "--idle-timeout", "--send-timeout", "--shutdown-timeout",
+                 "--access-log", "--check", "--version", "SOCKPATH", "PORT", "LISTEN_FDS"]:
+        assert item in r.stdout, item
+
+
+def test_version():
+    r = run("--version")
+    assert r.returncode == 0
+    assert r.stdout.startswith("printerfacts ")
+
+
+def test_check_accepts_a_valid_configuration_and_creates_nothing(tmp_path):
+    r = run("--check", "--listen", "unix:./pf.sock", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "configuration OK" in r.stdout
+    assert os.listdir(tmp_path) == []
+
+
+def test_check_rejects_with_the_reason():
+    for args, fragment in [
+        (["--listen", "unix:/nonexistent-dir/pf.sock"], "/nonexistent-dir"),
+        (["--facts-file", "/nonexistent/facts.txt"], "/nonexistent/facts.txt"),
+        (["--static-dir", "/nonexistent/static"], "/nonexistent/static"),
+        (["--socket-group", "no-such-group"], "no-such-group"),
+        (["--threads", "0"], "--threads"),
+        (["--listen", "tcp:1.2.3.4:99999"], "port"),
+    ]:
+        r = run("--check", *args)
+        assert r.returncode != 0, args
+        assert fragment in r.stderr, (args, r.stderr)
+
+
+def test_check_refuses_a_regular_file_at_the_socket_path(tmp_path):
+    (tmp_path / "pf.sock").write_text("data")
+    r = run("--check", "--listen", "unix:./pf.sock", cwd=tmp_path)
+    assert r.returncode != 0
+    assert "is not a socket" in r.stderr
+
+
+def test_empty_facts_file_is_a_startup_error(tmp_path):
+    (tmp_path / "facts.txt").write_text("\n\n")
+    r = run("--listen", "unix:./pf.sock", "--facts-file", str(tmp_path / "facts.txt"), cwd=tmp_path)
+    assert r.returncode == 1
+    assert "contains no facts" in r.stderr
+    assert not (tmp_path / "pf.sock").exists()
+
+
+def test_unknown_flag_fails():
+    r = run("--frobnicate")
+    assert r.returncode != 0
+    assert "frobnicate" in r.stderr
