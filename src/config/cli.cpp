@@ -15,9 +15,12 @@ Environment:
   PORT=N            listen on tcp:[::]:N (when neither --listen nor SOCKPATH is given; default 3000)
   LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES
                     systemd socket activation: serve on the passed sockets instead; they are
-                    never created, chmod-ed or removed by printerfacts
+                    never created, chmod-ed or removed by printerfacts; a socket named
+                    "metrics" (FileDescriptorName=metrics) serves only /metrics and /healthz
   NOTIFY_SOCKET, WATCHDOG_USEC
                     systemd service notification (Type=notify) and watchdog
+  JOURNAL_STREAM    set by systemd when stdout/stderr go to the journal: log lines then carry
+                    no timestamp of their own (the journal adds one)
 
 Examples:
   printerfacts --listen unix:./printerfacts.sock
@@ -31,6 +34,13 @@ auto converter(Parse parse, std::string what) {
   return [parse, what](const std::string& text) -> std::string {
     return parse(text) ? std::string() : "expected " + what + ", got \"" + text + "\"";
   };
+}
+
+std::string octal_mode(const std::string& s) {
+  if (s.empty() || s.size() > 4 || s.find_first_not_of("01234567") != std::string::npos) {
+    return "expected an octal mode such as 0660, got \"" + s + "\"";
+  }
+  return {};
 }
 
 }  // namespace
@@ -58,12 +68,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, const GetEnv& 
   app.add_option("--socket-mode", socket_mode, "octal permission bits of created Unix sockets")
       ->type_name("MODE")
       ->capture_default_str()
-      ->check([](const std::string& s) -> std::string {
-        if (s.empty() || s.size() > 4 || s.find_first_not_of("01234567") != std::string::npos) {
-          return "expected an octal mode such as 0660, got \"" + s + "\"";
-        }
-        return {};
-      });
+      ->check(octal_mode);
   app.add_option("--socket-group", o.socket_group,
                  "group (name or GID) of created Unix sockets (default: the process's group)")
       ->type_name("GROUP");
@@ -97,6 +102,31 @@ CommandLine parse_command_line(int argc, const char* const* argv, const GetEnv& 
   app.add_option("--access-log", access_log, "one line per request on stdout")
       ->capture_default_str()
       ->check(CLI::IsMember({"on", "off"}));
+  std::vector<std::string> metrics_listen;
+  std::string metrics_socket_mode = "0660";
+  std::string log_format = "text";
+  app.add_option("--metrics-listen", metrics_listen,
+                 "serve only /metrics and /healthz on ADDR (unix:PATH or tcp:HOST:PORT); repeatable")
+      ->type_name("ADDR");
+  app.add_option("--metrics-socket-mode", metrics_socket_mode, "octal permission bits of metrics Unix sockets")
+      ->type_name("MODE")
+      ->capture_default_str()
+      ->check(octal_mode);
+  app.add_option("--metrics-socket-group", o.metrics_socket_group, "group of metrics Unix sockets")
+      ->type_name("GROUP");
+  app.add_flag("--metrics-on-main", o.metrics_on_main, "also serve /metrics on the main listeners");
+  app.add_option("--allow-uid", o.allow_uid,
+                 "only Unix-socket peers running as this user (name or UID) may talk; repeatable")
+      ->type_name("USER");
+  app.add_option("--allow-gid", o.allow_gid,
+                 "only Unix-socket peers with this primary group (name or GID) may talk; repeatable")
+      ->type_name("GROUP");
+  app.add_option("--log-format", log_format, "access log and diagnostics as text or JSON lines")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--log-level", o.log_level, "least severe diagnostic printed")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   app.add_flag("--check", o.check, "validate the configuration and exit (0 when valid)");
 
   try {
@@ -114,6 +144,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, const GetEnv& 
       const char* port = getenv("PORT");
       o.listen.push_back(parse_listen_address(std::string("tcp:[::]:") + (port && *port ? port : "3000")));
     }
+    for (const auto& l : metrics_listen) o.metrics_listen.push_back(parse_listen_address(l));
   } catch (const StartupError& e) {
     std::fprintf(stderr, "printerfacts: %s\n", e.what());
     return CommandLine{std::nullopt, 2};
@@ -126,6 +157,8 @@ CommandLine parse_command_line(int argc, const char* const* argv, const GetEnv& 
   o.send_timeout = *parse_duration(send_timeout);
   o.shutdown_timeout = *parse_duration(shutdown_timeout);
   o.access_log = access_log == "on";
+  o.metrics_socket_mode = static_cast<mode_t>(std::stoul(metrics_socket_mode, nullptr, 8));
+  o.log_format = log_format == "json" ? Options::LogFormat::json : Options::LogFormat::text;
   return CommandLine{std::move(o), 0};
 }
 

@@ -1,7 +1,9 @@
 #include "config/options.hpp"
 
 #include <grp.h>
+#include <pwd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <vector>
 
@@ -15,7 +17,7 @@ void validate(const Options& o) {
   if ((o.socket_mode & 0200) == 0) {
     // connect() on a Unix socket needs write permission on the file; without it even the
     // owner (and the group) could not reach the server.
-    throw StartupError("--socket-mode " + std::to_string(o.socket_mode) + " lacks the owner write bit; nobody could connect");
+    throw StartupError("--socket-mode lacks the owner write bit; nobody could connect");
   }
   if (o.threads == 0 || o.threads > 1024) throw StartupError("--threads must be from 1 to 1024");
   if (o.backlog < 1 || o.backlog > 65535) throw StartupError("--backlog must be from 1 to 65535");
@@ -34,7 +36,35 @@ void validate(const Options& o) {
       }
     }
   }
+  if ((o.metrics_socket_mode & 0200) == 0) throw StartupError("--metrics-socket-mode lacks the owner write bit; nobody could connect");
   if (o.socket_group) resolve_group(*o.socket_group);
+  if (o.metrics_socket_group) resolve_group(*o.metrics_socket_group);
+  for (const auto& u : o.allow_uid) resolve_user(u);
+  for (const auto& g : o.allow_gid) resolve_group(g);
+  for (const auto& m : o.metrics_listen) {
+    for (const auto& l : o.listen) {
+      if (m == l) throw StartupError("listen address " + m.to_string() + " is given for both --listen and --metrics-listen");
+    }
+  }
+  static constexpr const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  if (std::find(std::begin(kLevels), std::end(kLevels), o.log_level) == std::end(kLevels)) {
+    throw StartupError("--log-level must be one of trace, debug, info, warn, error, critical, off");
+  }
+}
+
+uid_t resolve_user(const std::string& user) {
+  std::vector<char> buffer(16384);
+  struct passwd entry {};
+  struct passwd* found = nullptr;
+  if (::getpwnam_r(user.c_str(), &entry, buffer.data(), buffer.size(), &found) == 0 && found) {
+    return found->pw_uid;
+  }
+  unsigned long uid = 0;
+  const auto [end, ec] = std::from_chars(user.data(), user.data() + user.size(), uid);
+  if (!user.empty() && ec == std::errc() && end == user.data() + user.size() && uid < 0xffffffffUL) {
+    return static_cast<uid_t>(uid);
+  }
+  throw StartupError("--allow-uid: no user named \"" + user + "\"");
 }
 
 gid_t resolve_group(const std::string& group) {
@@ -49,7 +79,7 @@ gid_t resolve_group(const std::string& group) {
   if (!group.empty() && ec == std::errc() && end == group.data() + group.size() && gid < 0xffffffffUL) {
     return static_cast<gid_t>(gid);
   }
-  throw StartupError("--socket-group: no group named \"" + group + "\"");
+  throw StartupError("no group named \"" + group + "\"");
 }
 
 }  // namespace printerfacts

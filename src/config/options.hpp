@@ -54,8 +54,27 @@ struct Options {
   // Time in-flight requests get to finish after SIGTERM/SIGINT. Default: 10s.
   Duration shutdown_timeout = std::chrono::seconds(10);
 
+  // Listeners that serve only /metrics and /healthz, with their own socket permissions, so the
+  // socket the proxy exposes never serves metrics. Default: none.
+  std::vector<ListenAddress> metrics_listen;
+  // Mode and group of metrics Unix sockets. Default: 0660 and the process's group.
+  mode_t metrics_socket_mode = 0660;
+  std::optional<std::string> metrics_socket_group;
+  // Also serve /metrics on the main listeners. Default: off.
+  bool metrics_on_main = false;
+
+  // Unix-socket peers allowed to talk to us, by SO_PEERCRED user or group (names or numbers).
+  // When either list is non-empty, a peer matching neither is closed before a byte is read.
+  // Default: empty (file permissions alone decide).
+  std::vector<std::string> allow_uid;
+  std::vector<std::string> allow_gid;
+
   // One line per request on stdout. Default: on.
   bool access_log = true;
+  // Access log and diagnostics as text or one JSON object per line. Default: text.
+  enum class LogFormat { text, json } log_format = LogFormat::text;
+  // Least severe diagnostic printed: trace, debug, info, warn, error, critical, off. Default: info.
+  std::string log_level = "info";
 
   // Validate the configuration, print a summary and exit without listening. Default: off.
   bool check = false;
@@ -63,6 +82,9 @@ struct Options {
 
 /// Checks ranges and combinations; throws StartupError naming the offending flag and value.
 void validate(const Options& options);
+
+/// The user ID for --allow-uid: a user name, or a number. Throws StartupError naming the user.
+uid_t resolve_user(const std::string& user);
 
 /// The group ID for --socket-group: a group name, or a number. Throws StartupError naming the
 /// group when no such group exists.

@@ -62,15 +62,24 @@ asio::awaitable<void> close_gracefully(Stream& stream) {
 
 }  // namespace session_detail
 
-/// Serves one accepted connection until the peer closes, a deadline passes, a response says
-/// "Connection: close", or shutdown closes it. Never throws for anything the peer sends.
+/// Serves one accepted connection, accepted on listener number `listener`, with `router`, until
+/// the peer closes, a deadline passes, a response says "Connection: close", or shutdown closes
+/// it. Never throws for anything the peer sends.
 template <class Protocol>
 boost::asio::awaitable<void> run_session(typename Protocol::socket socket, std::string peer,
-                                         SessionContext& ctx) {
+                                         SessionContext& ctx, const Router& router,
+                                         std::size_t listener) {
   using namespace session_detail;
   using Clock = std::chrono::steady_clock;
   beast::basic_stream<Protocol> stream(std::move(socket));
   ConnectionRegistry::Entry entry(ctx.registry, [&stream] { stream.close(); });
+  struct Closed {  // counts the connection as closed however the coroutine ends
+    WorkerMetrics* metrics;
+    std::size_t listener;
+    ~Closed() {
+      if (metrics) metrics->closed[listener].add();
+    }
+  } closed{ctx.metrics, listener};
   const Options& opts = ctx.options;
   beast::flat_buffer buffer;
   bool first = true;
@@ -89,6 +98,7 @@ boost::asio::awaitable<void> run_session(typename Protocol::socket socket, std::
     }
     first = false;
     const auto started = Clock::now();
+    if (ctx.metrics) ctx.metrics->request_started();
 
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(opts.max_header_size));
@@ -99,10 +109,13 @@ boost::asio::awaitable<void> run_session(typename Protocol::socket socket, std::
     Response res;
     if (read_ec) {
       const unsigned status = status_for_read_error(read_ec);
-      if (status == 0) break;
+      if (status == 0) {
+        if (ctx.metrics) ctx.metrics->finished.add();  // abandoned: no longer in flight
+        break;
+      }
       res = Router::error(static_cast<http::status>(status), 11);
     } else {
-      res = ctx.router.route(parser.get(), ctx.rng);
+      res = router.route(parser.get(), ctx.rng);
     }
     if (ctx.registry.draining()) res.keep_alive(false);
     std::visit([&](auto& m) { m.set(http::field::date, ctx.date.now()); }, res.message);
@@ -111,13 +124,18 @@ boost::asio::awaitable<void> run_session(typename Protocol::socket socket, std::
     auto [write_ec, written] = co_await std::visit(
         [&](auto& m) { return write_message(stream, m, res.head_only); }, res.message);
 
+    const auto took = Clock::now() - started;
+    const auto& req = parser.get();
+    const bool have_head = parser.is_header_done();
+    if (ctx.metrics) {
+      ctx.metrics->request_finished(res.route, have_head ? req.method() : http::verb::unknown,
+                                    res.status(), written, took);
+    }
     if (ctx.access_log) {
-      const auto& req = parser.get();
-      const bool have_head = parser.is_header_done();
       ctx.access_log->record(AccessRecord{
           peer, have_head ? std::string_view(req.method_string()) : std::string_view("-"),
           have_head ? std::string_view(req.target()) : std::string_view("-"),
-          have_head ? req.version() : 11u, res.status(), written, Clock::now() - started});
+          have_head ? req.version() : 11u, res.status(), written, took});
     }
     if (write_ec) break;
     if (!res.keep_alive()) {

@@ -8,18 +8,19 @@
 #include "connections/connection_registry.hpp"
 #include "connections/http_date.hpp"
 #include "log/access_log.hpp"
+#include "metrics/worker_metrics.hpp"
 #include "routing/router.hpp"
 
 namespace printerfacts {
 
 /// One per worker thread. Only that thread touches it, so nothing here is locked.
 struct SessionContext {
-  const Router& router;
   const Options& options;
   Random rng;
   std::optional<AccessLog> access_log;  ///< empty with --access-log off
   ConnectionRegistry registry;
   HttpDate date;
+  WorkerMetrics* metrics = nullptr;  ///< null when nothing serves /metrics: nothing is recorded
 };
 
 }  // namespace printerfacts

@@ -7,12 +7,17 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include <spdlog/sinks/stdout_sinks.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
+
+#include <optional>
 
 #include "config/cli.hpp"
 #include "listeners/listener_set.hpp"
 #include "listeners/unix_socket.hpp"
+#include "log/diagnostics.hpp"
+#include "metrics/metrics.hpp"
 #include "routing/router.hpp"
 #include "server/server.hpp"
 #include "util/startup_error.hpp"
@@ -21,20 +26,11 @@ namespace {
 
 using namespace printerfacts;
 
-void setup_diagnostics() {
-  auto logger = spdlog::stderr_logger_mt("printerfacts");
-  // Under systemd, stderr goes to the journal, which stamps each line itself.
-  if (std::getenv("JOURNAL_STREAM") != nullptr) {
-    logger->set_pattern("%l: %v");
-  } else {
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
-  }
-  spdlog::set_default_logger(logger);
-}
-
 // --check: everything start-up would verify, without creating, changing or removing anything.
 void check_listen_addresses(const Options& options) {
-  for (const auto& a : options.listen) {
+  std::vector<ListenAddress> all = options.listen;
+  all.insert(all.end(), options.metrics_listen.begin(), options.metrics_listen.end());
+  for (const auto& a : all) {
     if (a.kind != ListenAddress::Kind::unix_socket) continue;
     const auto slash = a.path.rfind('/');
     const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : a.path.substr(0, slash));
@@ -61,18 +57,33 @@ int run(const Options& options) {
                                      : StaticFiles::embedded()};
   if (options.check) {
     check_listen_addresses(options);
-    std::string where;
-    for (const auto& a : options.listen) where += " " + a.to_string();
-    std::printf("configuration OK: %zu facts, listen on%s, %u thread(s)\n", content.facts.size(),
-                where.c_str(), options.threads);
+    std::vector<std::string> where;
+    for (const auto& a : options.listen) where.push_back(a.to_string());
+    for (const auto& a : options.metrics_listen) where.push_back(a.to_string() + " (metrics)");
+    fmt::print("configuration OK: {} facts, listen on {}, {} thread(s)\n", content.facts.size(),
+               fmt::join(where, " "), options.threads);
     return 0;
   }
-  const Router router(content);
   ListenerSet listeners = ListenerSet::open(options);
   if (listeners.stale_sockets_replaced() > 0) {
     spdlog::warn("removed {} stale socket file(s) left by a previous run", listeners.stale_sockets_replaced());
   }
-  Server server(options, router, std::move(listeners));
+  // Metrics are recorded only when something can read them.
+  std::vector<std::string> names;
+  bool metrics_listener = false;
+  for (const auto& l : listeners.listeners()) {
+    names.push_back(l.name);
+    metrics_listener |= l.metrics;
+  }
+  std::optional<Metrics> metrics;
+  if (metrics_listener || options.metrics_on_main) {
+    metrics.emplace(std::move(names), options.threads);
+    metrics->stale_sockets_removed(listeners.stale_sockets_replaced());
+  }
+  const MetricsSource* source = metrics ? &*metrics : nullptr;
+  const Router app_router(content, options.metrics_on_main ? source : nullptr);
+  const Router metrics_router(content, source, false);
+  Server server(options, app_router, metrics_router, std::move(listeners), metrics ? &*metrics : nullptr);
   return server.run();
 }
 
@@ -84,9 +95,15 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
   const CommandLine command_line = parse_command_line(argc, argv, [](const char* name) { return std::getenv(name); });
   if (!command_line.options) return command_line.exit_code;
-  setup_diagnostics();
+  const Options& options = *command_line.options;
   try {
-    return run(*command_line.options);
+    setup_diagnostics(options.log_format == Options::LogFormat::json, options.log_level);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "printerfacts: %s\n", e.what());
+    return 1;
+  }
+  try {
+    return run(options);
   } catch (const StartupError& e) {
     spdlog::error("{}", e.what());
     return 1;

@@ -76,24 +76,27 @@ int open_tcp(const ListenAddress& a, int backlog) {
 
 ListenerSet ListenerSet::open(const Options& options) {
   ListenerSet set;
-  for (const int fd : systemd::take_listen_fds()) {
+  for (const auto& passed : systemd::take_listen_fds()) {
     Listener l;
-    l.fd = fd;
+    l.fd = passed.fd;
     l.from_systemd = true;
+    l.metrics = passed.name == "metrics";
     // Never created, chmod-ed or unlinked here: systemd owns the file and its permissions
     // (SocketMode=, SocketGroup=), and keeps the socket across our restarts.
-    l.name = describe_socket(fd, l.is_unix);
+    l.name = describe_socket(passed.fd, l.is_unix);
     set.listeners_.push_back(std::move(l));
   }
   if (!set.listeners_.empty()) return set;
 
-  for (const auto& address : options.listen) {
+  const auto add = [&](const ListenAddress& address, bool metrics, mode_t mode,
+                       const std::optional<std::string>& group) {
     Listener l;
+    l.metrics = metrics;
     if (address.kind == ListenAddress::Kind::unix_socket) {
       UnixSocketOptions uo;
-      uo.mode = options.socket_mode;
+      uo.mode = mode;
       uo.backlog = options.backlog;
-      if (options.socket_group) uo.group = resolve_group(*options.socket_group);
+      if (group) uo.group = resolve_group(*group);
       BoundUnixSocket bound = bind_unix_socket(address.path, uo);
       if (bound.replaced_stale) ++set.stale_replaced_;
       l.fd = bound.fd;
@@ -105,6 +108,10 @@ ListenerSet ListenerSet::open(const Options& options) {
       l.name = describe_socket(l.fd, l.is_unix);
     }
     set.listeners_.push_back(std::move(l));
+  };
+  for (const auto& a : options.listen) add(a, false, options.socket_mode, options.socket_group);
+  for (const auto& a : options.metrics_listen) {
+    add(a, true, options.metrics_socket_mode, options.metrics_socket_group);
   }
   return set;
 }

@@ -3,24 +3,30 @@
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 
+#include <cstdlib>
 #include <string>
 
 #include "util/startup_error.hpp"
 
 namespace printerfacts::systemd {
 
-std::vector<int> take_listen_fds() {
-  // sd_listen_fds() checks LISTEN_PID against our pid, so sockets meant for another process
-  // (a wrapper that did not exec us) are never taken.
-  const int n = ::sd_listen_fds(1);
+std::vector<PassedSocket> take_listen_fds() {
+  // sd_listen_fds_with_names() checks LISTEN_PID against our pid, so sockets meant for another
+  // process (a wrapper that did not exec us) are never taken.
+  char** names = nullptr;
+  const int n = ::sd_listen_fds_with_names(1, &names);
   if (n < 0) throw StartupError(errno_message("systemd socket activation (LISTEN_FDS)", -n));
-  std::vector<int> fds;
-  for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + n; ++fd) {
-    if (::sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
-      throw StartupError("systemd passed descriptor " + std::to_string(fd) +
+  std::vector<PassedSocket> fds;
+  for (int i = 0; i < n; ++i) {
+    fds.push_back({SD_LISTEN_FDS_START + i, names && names[i] ? names[i] : ""});
+    if (names) std::free(names[i]);
+  }
+  std::free(names);
+  for (const auto& s : fds) {
+    if (::sd_is_socket(s.fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
+      throw StartupError("systemd passed descriptor " + std::to_string(s.fd) +
                          ", which is not a listening stream socket (check ListenStream= in the .socket unit)");
     }
-    fds.push_back(fd);
   }
   return fds;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -11,7 +12,11 @@ namespace printerfacts::systemd {
 /// The listening sockets passed by systemd (or systemd-socket-activate) to this very process,
 /// starting at descriptor 3; empty when none were passed. Unsets LISTEN_* so children do not
 /// inherit them. Throws StartupError when a passed descriptor is not a listening stream socket.
-std::vector<int> take_listen_fds();
+struct PassedSocket {
+  int fd;
+  std::string name;  ///< FileDescriptorName= of the .socket unit ("" when unnamed)
+};
+std::vector<PassedSocket> take_listen_fds();
 
 /// sd_notify(): "READY=1", "STOPPING=1", "WATCHDOG=1", "STATUS=...". Ignored outside systemd.
 void notify(std::string_view state);

@@ -40,8 +40,14 @@ struct AccessRecord {
 /// worker writes many lines at once and an idle one writes at once. Not thread-safe.
 class AccessLog {
  public:
-  AccessLog(AccessLogSink& sink, boost::asio::any_io_executor executor)
-      : sink_(sink), executor_(std::move(executor)) {}
+  /// How lines look.
+  struct Style {
+    bool json = false;       ///< one JSON object per line instead of text
+    bool timestamps = true;  ///< off when stdout is the journal, which stamps lines itself
+  };
+
+  AccessLog(AccessLogSink& sink, boost::asio::any_io_executor executor, Style style)
+      : sink_(sink), executor_(std::move(executor)), style_(style) {}
   ~AccessLog() { flush(); }
 
   void record(const AccessRecord& r);
@@ -50,10 +56,15 @@ class AccessLog {
  private:
   AccessLogSink& sink_;
   boost::asio::any_io_executor executor_;
+  Style style_;
   std::string buffer_;
   std::time_t cached_second_ = -1;
   char time_prefix_[24] = {};  // "2026-11-28T04:15:17."
 };
+
+/// Appends `text` as the inside of a JSON string: quotes, backslashes and control bytes escaped,
+/// bytes of invalid UTF-8 as \u00XX so the line always parses.
+void append_json_escaped(std::string& out, std::string_view text);
 
 /// Appends `text` with bytes that could forge a log line or break a parser (control bytes,
 /// '"', '\\', non-ASCII) written as \xHH.

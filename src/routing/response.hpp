@@ -17,15 +17,25 @@ using StringResponse = http::response<http::string_body>;         ///< rendered 
 using SpanResponse = http::response<http::span_body<const char>>;  ///< points at immutable data
 using FileResponse = http::response<http::file_body>;              ///< streamed from --static-dir
 
+/// Which route answered a request: a label for metrics and a key for per-route statistics.
+enum class Route : std::uint8_t { index, fact, static_file, healthz, metrics, not_found, bad_request };
+inline constexpr std::size_t kRouteCount = 7;
+
+/// The route's name as metrics label it ("index", "fact", "static", ...).
+constexpr std::string_view route_name(Route r) {
+  constexpr std::string_view kNames[kRouteCount] = {"index",   "fact",      "static",     "healthz",
+                                                    "metrics", "not_found", "bad_request"};
+  return kNames[static_cast<std::size_t>(r)];
+}
+
 /// A complete answer to one request. The body types avoid copies: facts and embedded assets are
 /// sent straight from memory that outlives every connection, files from their descriptor.
 struct Response {
   std::variant<StringResponse, SpanResponse, FileResponse> message;
   /// Send the header only (HEAD), with the Content-Length the body would have had.
   bool head_only = false;
-  /// The route that answered, for the access log and metrics: "index", "fact", "static",
-  /// "healthz", "not_found" or "bad_request".
-  std::string_view route;
+  /// The route that answered.
+  Route route = Route::bad_request;
 
   unsigned status() const {
     return std::visit([](const auto& m) { return m.result_int(); }, message);

@@ -23,7 +23,7 @@ void common_headers(Message& m, unsigned version, bool keep_alive) {
 }
 
 Response html_response(http::status status, std::string body, const Request& req,
-                       std::string_view route) {
+                       Route route) {
   StringResponse m{status, req.version()};
   common_headers(m, req.version(), req.keep_alive());
   m.set(http::field::content_type, "text/html; charset=utf-8");
@@ -34,7 +34,7 @@ Response html_response(http::status status, std::string body, const Request& req
   return Response{std::move(m), req.method() == http::verb::head, route};
 }
 
-Response text_response(std::string_view text, const Request& req, std::string_view route) {
+Response text_response(std::string_view text, const Request& req, Route route) {
   SpanResponse m{http::status::ok, req.version()};
   common_headers(m, req.version(), req.keep_alive());
   m.set(http::field::content_type, "text/plain; charset=utf-8");
@@ -44,7 +44,7 @@ Response text_response(std::string_view text, const Request& req, std::string_vi
   return Response{std::move(m), req.method() == http::verb::head, route};
 }
 
-Response method_not_allowed(const Request& req, std::string_view route) {
+Response method_not_allowed(const Request& req, Route route) {
   Response r = html_response(http::status::method_not_allowed,
                              render_error(405, "Method Not Allowed"), req, route);
   std::get<StringResponse>(r.message).set(http::field::allow, kAllow);
@@ -65,7 +65,7 @@ Response static_response(StaticFile file, const Request& req) {
     StringResponse m{http::status::not_modified, req.version()};
     common_headers(m, req.version(), req.keep_alive());
     static_headers(m, file);
-    return Response{std::move(m), true, "static"};
+    return Response{std::move(m), true, Route::static_file};
   }
   const bool head = req.method() == http::verb::head;
   if (!file.file.is_open()) {
@@ -74,7 +74,7 @@ Response static_response(StaticFile file, const Request& req) {
     static_headers(m, file);
     m.body() = {file.embedded.data(), file.embedded.size()};
     m.prepare_payload();
-    return Response{std::move(m), head, "static"};
+    return Response{std::move(m), head, Route::static_file};
   }
   FileResponse m{http::status::ok, req.version()};
   common_headers(m, req.version(), req.keep_alive());
@@ -83,7 +83,7 @@ Response static_response(StaticFile file, const Request& req) {
   m.body().reset(std::move(file.file), ec);
   if (ec) return Router::error(http::status::internal_server_error, req.version());
   m.prepare_payload();
-  return Response{std::move(m), head, "static"};
+  return Response{std::move(m), head, Route::static_file};
 }
 
 }  // namespace
@@ -128,7 +128,7 @@ Response Router::error(http::status status, unsigned version) {
   m.set(http::field::cache_control, "no-store");
   m.body() = render_error(static_cast<unsigned>(status), http::obsolete_reason(status));
   m.prepare_payload();
-  return Response{std::move(m), false, "bad_request"};
+  return Response{std::move(m), false, Route::bad_request};
 }
 
 Response Router::route(const Request& req, Random& rng) const {
@@ -146,26 +146,39 @@ Response Router::route(const Request& req, Random& rng) const {
   const bool readable = req.method() == http::verb::get || req.method() == http::verb::head;
   const auto segments = url->segments();  // percent-decoded, one per path segment
   const std::string path = url->path();   // percent-decoded
-  if (path == "/fact") {
-    if (!readable) return method_not_allowed(req, "fact");
-    return text_response(content_.facts.pick(rng).text, req, "fact");
-  }
-  if (path == "/" || path.empty()) {
-    if (!readable) return method_not_allowed(req, "index");
-    return html_response(http::status::ok, render_index(content_.facts.pick(rng).html), req,
-                         "index");
-  }
   if (path == "/healthz") {
-    if (!readable) return method_not_allowed(req, "healthz");
-    return text_response("ok\n", req, "healthz");
+    if (!readable) return method_not_allowed(req, Route::healthz);
+    return text_response("ok\n", req, Route::healthz);
   }
-  if (!segments.empty() && *segments.begin() == "static" && segments.size() > 1) {
-    if (!readable) return method_not_allowed(req, "static");
-    if (const auto relative = safe_relative_path(std::ranges::subrange(std::next(segments.begin()), segments.end()))) {
-      if (auto file = content_.static_files.open(*relative)) return static_response(std::move(*file), req);
+  if (path == "/metrics" && metrics_ != nullptr) {
+    if (!readable) return method_not_allowed(req, Route::metrics);
+    Response r = html_response(http::status::ok, metrics_->render(), req, Route::metrics);
+    auto& m = std::get<StringResponse>(r.message);
+    m.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    m.erase("Content-Security-Policy");
+    return r;
+  }
+  if (serve_app_) {
+    if (path == "/fact") {
+      if (!readable) return method_not_allowed(req, Route::fact);
+      return text_response(content_.facts.pick(rng).text, req, Route::fact);
+    }
+    if (path == "/" || path.empty()) {
+      if (!readable) return method_not_allowed(req, Route::index);
+      return html_response(http::status::ok, render_index(content_.facts.pick(rng).html), req,
+                           Route::index);
+    }
+    if (!segments.empty() && *segments.begin() == "static" && segments.size() > 1) {
+      if (!readable) return method_not_allowed(req, Route::static_file);
+      const auto rest = std::ranges::subrange(std::next(segments.begin()), segments.end());
+      if (const auto relative = safe_relative_path(rest)) {
+        if (auto file = content_.static_files.open(*relative)) {
+          return static_response(std::move(*file), req);
+        }
+      }
     }
   }
-  return html_response(http::status::not_found, render_not_found(path), req, "not_found");
+  return html_response(http::status::not_found, render_not_found(path), req, Route::not_found);
 }
 
 }  // namespace printerfacts

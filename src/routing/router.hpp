@@ -25,10 +25,23 @@ std::optional<http::status> check_request(const Request& req);
 /// comparison RFC 9110 §13.1.2 prescribes ("*" matches anything).
 bool etag_matches(std::string_view if_none_match, std::string_view etag);
 
+/// Renders the metrics exposition for GET /metrics. Implemented by the metrics layer and
+/// injected, so routing depends on no metrics library and tests can supply fixed text.
+class MetricsSource {
+ public:
+  virtual ~MetricsSource() = default;
+  /// The Prometheus text exposition format (version 0.0.4). Safe to call from any thread.
+  virtual std::string render() const = 0;
+};
+
 /// Maps requests to responses. Immutable; one instance shared by all worker threads.
 class Router {
  public:
-  explicit Router(const Content& content) : content_(content) {}
+  /// `metrics`, if not null, is served at /metrics. With `serve_app` false only /healthz and
+  /// /metrics exist: the router of a metrics-only listener.
+  explicit Router(const Content& content, const MetricsSource* metrics = nullptr,
+                  bool serve_app = true)
+      : content_(content), metrics_(metrics), serve_app_(serve_app) {}
 
   /// The response to `req`. Never throws for any request a parser accepted; `rng` picks facts.
   Response route(const Request& req, Random& rng) const;
@@ -39,6 +52,8 @@ class Router {
 
  private:
   const Content& content_;
+  const MetricsSource* metrics_;
+  bool serve_app_;
 };
 
 }  // namespace printerfacts

@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <condition_variable>
 #include <latch>
 #include <list>
@@ -23,6 +26,7 @@
 #include "connections/peer.hpp"
 #include "connections/session.hpp"
 #include "listeners/systemd.hpp"
+#include "util/journal.hpp"
 #include "util/startup_error.hpp"
 
 namespace printerfacts {
@@ -32,6 +36,13 @@ namespace asio = boost::asio;
 using unix_stream = asio::local::stream_protocol;
 using tcp = asio::ip::tcp;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+AccessLog::Style access_log_style(const Options& options) {
+  AccessLog::Style style;
+  style.json = options.log_format == Options::LogFormat::json;
+  style.timestamps = !stream_is_journal(STDOUT_FILENO);
+  return style;
+}
 
 // Reports a connection coroutine that ended with an exception (only resource exhaustion can
 // cause one); the process goes on serving everyone else.
@@ -44,8 +55,27 @@ void log_failure(std::exception_ptr e) {
   }
 }
 
+/// Who may talk to a Unix-socket listener, beyond what the file permissions allow.
+struct PeerPolicy {
+  const std::vector<uid_t>& uids;
+  const std::vector<gid_t>& gids;
+
+  // Defence in depth: if the socket's mode or group is ever misconfigured, a peer whose kernel-
+  // recorded credentials (SO_PEERCRED, fixed at connect(), unforgeable) match neither list is
+  // still turned away, before we parse a single byte it sent.
+  bool allows(int fd) const {
+    if (uids.empty() && gids.empty()) return true;
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return false;
+    return std::find(uids.begin(), uids.end(), cred.uid) != uids.end() ||
+           std::find(gids.begin(), gids.end(), cred.gid) != gids.end();
+  }
+};
+
 template <class Protocol>
-asio::awaitable<void> accept_loop(typename Protocol::acceptor& acceptor, SessionContext& ctx) {
+asio::awaitable<void> accept_loop(typename Protocol::acceptor& acceptor, SessionContext& ctx,
+                                  const Router& router, std::size_t listener, PeerPolicy policy) {
   asio::steady_timer backoff(acceptor.get_executor());
   auto last_warning = std::chrono::steady_clock::time_point{};
   for (;;) {
@@ -66,19 +96,27 @@ asio::awaitable<void> accept_loop(typename Protocol::acceptor& acceptor, Session
     if constexpr (std::is_same_v<Protocol, tcp>) {
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
+    } else {
+      if (!policy.allows(socket.native_handle())) {
+        spdlog::warn("refused {}: peer credentials not allowed", describe_peer(socket.native_handle()));
+        if (ctx.metrics) ctx.metrics->rejected[listener].add();
+        continue;  // the socket closes as it goes out of scope, unread
+      }
     }
+    if (ctx.metrics) ctx.metrics->accepted[listener].add();
     std::string peer = describe_peer(socket.native_handle());
     asio::co_spawn(acceptor.get_executor(),
-                   run_session<Protocol>(std::move(socket), std::move(peer), ctx), log_failure);
+                   run_session<Protocol>(std::move(socket), std::move(peer), ctx, router, listener),
+                   log_failure);
   }
 }
 
 }  // namespace
 
 struct Server::Worker {
-  Worker(const Router& router, const Options& options, AccessLogSink* sink)
-      : ctx{router, options, Random::from_entropy(), std::nullopt, {}, {}} {
-    if (sink) ctx.access_log.emplace(*sink, io.get_executor());
+  Worker(const Options& options, AccessLogSink* sink, WorkerMetrics* metrics)
+      : ctx{options, Random::from_entropy(), std::nullopt, {}, {}, metrics} {
+    if (sink) ctx.access_log.emplace(*sink, io.get_executor(), access_log_style(options));
   }
 
   asio::io_context io{1};
@@ -88,8 +126,16 @@ struct Server::Worker {
   std::thread thread;
 };
 
-Server::Server(const Options& options, const Router& router, ListenerSet listeners)
-    : options_(options), router_(router), listeners_(std::move(listeners)) {}
+Server::Server(const Options& options, const Router& app_router, const Router& metrics_router,
+               ListenerSet listeners, Metrics* metrics)
+    : options_(options),
+      app_router_(app_router),
+      metrics_router_(metrics_router),
+      metrics_(metrics),
+      listeners_(std::move(listeners)) {
+  for (const auto& u : options.allow_uid) allowed_uids_.push_back(resolve_user(u));
+  for (const auto& g : options.allow_gid) allowed_gids_.push_back(resolve_group(g));
+}
 
 Server::~Server() {
   for (auto& w : workers_) {
@@ -100,17 +146,23 @@ Server::~Server() {
 
 void Server::start_workers() {
   static AccessLogSink stdout_sink(STDOUT_FILENO);
+  const PeerPolicy policy{allowed_uids_, allowed_gids_};
   for (unsigned i = 0; i < options_.threads; ++i) {
-    auto w = std::make_unique<Worker>(router_, options_, options_.access_log ? &stdout_sink : nullptr);
+    auto w = std::make_unique<Worker>(options_, options_.access_log ? &stdout_sink : nullptr,
+                                      metrics_ ? &metrics_->worker(i) : nullptr);
+    std::size_t index = 0;
     // Every worker accepts on its own duplicate of each listening socket, in its own event loop:
     // no connection is handed between threads and no lock is shared on the hot path.
     for (const auto& l : listeners_.listeners()) {
+      const Router& router = l.metrics ? metrics_router_ : app_router_;
+      const std::size_t listener = index++;
       const int fd = ::dup(l.fd);
       if (fd < 0) throw StartupError(errno_message("dup() of listener " + l.name, errno));
       if (l.is_unix) {
         auto& a = w->acceptors.emplace_back(std::in_place_type<unix_stream::acceptor>, w->io,
                                             unix_stream(), fd);
-        asio::co_spawn(w->io, accept_loop<unix_stream>(std::get<unix_stream::acceptor>(a), w->ctx),
+        asio::co_spawn(w->io, accept_loop<unix_stream>(std::get<unix_stream::acceptor>(a), w->ctx, router,
+                                                       listener, policy),
                        log_failure);
       } else {
         sockaddr_storage ss{};
@@ -118,7 +170,8 @@ void Server::start_workers() {
         ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
         auto& a = w->acceptors.emplace_back(std::in_place_type<tcp::acceptor>, w->io,
                                             ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd);
-        asio::co_spawn(w->io, accept_loop<tcp>(std::get<tcp::acceptor>(a), w->ctx), log_failure);
+        asio::co_spawn(w->io, accept_loop<tcp>(std::get<tcp::acceptor>(a), w->ctx, router, listener, policy),
+                       log_failure);
       }
     }
     workers_.push_back(std::move(w));
@@ -141,7 +194,8 @@ int Server::run() {
   }
 
   for (const auto& l : listeners_.listeners()) {
-    spdlog::info("listening on {}{}", l.name, l.from_systemd ? " (from systemd)" : "");
+    spdlog::info("listening on {}{}{}", l.name, l.metrics ? " (metrics only)" : "",
+                 l.from_systemd ? " (from systemd)" : "");
   }
   spdlog::info("printerfacts {} ready with {} thread(s)", PRINTERFACTS_VERSION, workers_.size());
   systemd::notify("READY=1");

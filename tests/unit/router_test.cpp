@@ -45,7 +45,7 @@ TEST_F(RouterTest, FactIsOneLineOfPlainText) {
   const std::string b = body(r);
   EXPECT_TRUE(b == "Fact one.\n" || b == "Fact <two> & more.\n") << b;
   EXPECT_EQ(r.content_length(), b.size());
-  EXPECT_EQ(r.route, "fact");
+  EXPECT_EQ(r.route, Route::fact);
   EXPECT_FALSE(r.head_only);
 }
 
@@ -71,9 +71,9 @@ TEST_F(RouterTest, IndexIsHtmlWithAnEscapedFact) {
 }
 
 TEST_F(RouterTest, PercentEncodedPathsMatchTheirRoute) {
-  EXPECT_EQ(get("/%66act").route, "fact");
-  EXPECT_EQ(get("/fact?x=1").route, "fact");
-  EXPECT_EQ(get("http://example/fact").route, "fact") << "absolute-form";
+  EXPECT_EQ(get("/%66act").route, Route::fact);
+  EXPECT_EQ(get("/fact?x=1").route, Route::fact);
+  EXPECT_EQ(get("http://example/fact").route, Route::fact) << "absolute-form";
 }
 
 TEST_F(RouterTest, HealthzSaysOk) {
@@ -109,7 +109,7 @@ TEST_F(RouterTest, TraversalAttemptsAreNotFound) {
         "/static/./style.css"}) {
     const Response r = get(target);
     EXPECT_EQ(r.status(), 404u) << target;
-    EXPECT_EQ(r.route, "not_found") << target;
+    EXPECT_EQ(r.route, Route::not_found) << target;
   }
 }
 
@@ -166,6 +166,45 @@ TEST(EtagMatches, WeakComparisonAndLists) {
   EXPECT_FALSE(etag_matches("\"b\"", "\"a\""));
   EXPECT_FALSE(etag_matches("", "\"a\""));
   EXPECT_FALSE(etag_matches("a", "\"a\""));
+}
+
+}  // namespace
+}  // namespace printerfacts
+
+namespace printerfacts {
+namespace {
+
+class FixedMetrics : public MetricsSource {
+ public:
+  std::string render() const override { return "# TYPE x counter\nx 1\n"; }
+};
+
+TEST(RouterMetrics, MetricsOnlyWhenGivenASource) {
+  const Content content{Facts::parse("f\n", "t"), StaticFiles::embedded()};
+  Random rng(1);
+  Request req{http::verb::get, "/metrics", 11};
+  req.set(http::field::host, "x");
+  EXPECT_EQ(Router(content).route(req, rng).status(), 404u) << "off by default";
+  const FixedMetrics metrics;
+  const Response r = Router(content, &metrics).route(req, rng);
+  EXPECT_EQ(r.status(), 200u);
+  EXPECT_EQ(r.route, Route::metrics);
+  EXPECT_EQ(std::get<StringResponse>(r.message).body(), "# TYPE x counter\nx 1\n");
+  EXPECT_EQ(std::get<StringResponse>(r.message)[http::field::content_type],
+            "text/plain; version=0.0.4; charset=utf-8");
+}
+
+TEST(RouterMetrics, AMetricsOnlyRouterServesNoApp) {
+  const Content content{Facts::parse("f\n", "t"), StaticFiles::embedded()};
+  const FixedMetrics metrics;
+  const Router router(content, &metrics, false);
+  Random rng(1);
+  for (const auto& [target, status] : std::vector<std::pair<const char*, unsigned>>{
+           {"/metrics", 200}, {"/healthz", 200}, {"/fact", 404}, {"/", 404}, {"/static/style.css", 404}}) {
+    Request req{http::verb::get, target, 11};
+    req.set(http::field::host, "x");
+    EXPECT_EQ(router.route(req, rng).status(), status) << target;
+  }
 }
 
 }  // namespace

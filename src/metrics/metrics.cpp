@@ -1,0 +1,160 @@
+#include "metrics/metrics.hpp"
+
+#include <prometheus/text_serializer.h>
+
+#include "metrics/process_metrics.hpp"
+
+namespace printerfacts {
+
+namespace http = boost::beast::http;
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+void WorkerMetrics::request_finished(Route route, http::verb method, unsigned status,
+                                     std::uint64_t bytes, std::chrono::nanoseconds took) {
+  const auto r = static_cast<std::size_t>(route);
+  const std::size_t m = method == http::verb::get ? 0 : method == http::verb::head ? 1 : 2;
+  std::size_t s = kStatusCodes.size();
+  for (std::size_t i = 0; i < kStatusCodes.size(); ++i) {
+    if (kStatusCodes[i] == status) {
+      s = i;
+      break;
+    }
+  }
+  requests[r][m][s].add();
+  const double seconds = std::chrono::duration<double>(took).count();
+  std::size_t b = 0;
+  while (b < kDurationBuckets.size() && seconds > kDurationBuckets[b]) ++b;
+  duration_buckets[r][b].add();
+  duration_sum_ns[r].add(static_cast<std::uint64_t>(took.count()));
+  bytes_sent.add(bytes);
+  finished.add();
+}
+
+Metrics::Metrics(std::vector<std::string> listeners, unsigned workers)
+    : listeners_(std::move(listeners)),
+      registry_(std::make_shared<prometheus::Registry>()),
+      stale_sockets_(prometheus::BuildCounter()
+                         .Name("printerfacts_stale_sockets_removed_total")
+                         .Help("Stale Unix socket files removed at start-up to make room.")
+                         .Register(*registry_)) {
+  for (unsigned i = 0; i < workers; ++i) {
+    workers_.push_back(std::make_unique<WorkerMetrics>(listeners_.size()));
+  }
+  stale_sockets_.Add({});
+  auto& build = prometheus::BuildGauge()
+                    .Name("printerfacts_build_info")
+                    .Help("Always 1; the labels describe the running build.")
+                    .Register(*registry_);
+  build.Add({{"version", PRINTERFACTS_VERSION}}).Set(1);
+}
+
+void Metrics::stale_sockets_removed(int count) { stale_sockets_.Add({}).Increment(count); }
+
+namespace {
+
+ClientMetric labelled(std::vector<ClientMetric::Label> labels) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  return m;
+}
+
+std::string status_label(std::size_t slot) {
+  return slot < kStatusCodes.size() ? std::to_string(kStatusCodes[slot]) : "other";
+}
+
+}  // namespace
+
+std::string Metrics::render() const {
+  std::vector<MetricFamily> families = registry_->Collect();
+
+  MetricFamily requests{"printerfacts_http_requests_total",
+                        "HTTP requests answered, by route, method and status code.",
+                        MetricType::Counter, {}};
+  MetricFamily duration{"printerfacts_http_request_duration_seconds",
+                        "Time from a request's first byte to its response written, by route.",
+                        MetricType::Histogram, {}};
+  for (std::size_t r = 0; r < kRouteCount; ++r) {
+    const std::string route(route_name(static_cast<Route>(r)));
+    for (std::size_t m = 0; m < kMethodLabels.size(); ++m) {
+      for (std::size_t s = 0; s < kStatusSlots; ++s) {
+        std::uint64_t n = 0;
+        for (const auto& w : workers_) n += w->requests[r][m][s].get();
+        if (n == 0) continue;
+        auto metric = labelled({{"code", status_label(s)}, {"method", std::string(kMethodLabels[m])},
+                                {"route", route}});
+        metric.counter.value = static_cast<double>(n);
+        requests.metric.push_back(std::move(metric));
+      }
+    }
+    std::array<std::uint64_t, kDurationBuckets.size() + 1> counts{};
+    std::uint64_t sum_ns = 0;
+    for (const auto& w : workers_) {
+      for (std::size_t b = 0; b < counts.size(); ++b) counts[b] += w->duration_buckets[r][b].get();
+      sum_ns += w->duration_sum_ns[r].get();
+    }
+    std::uint64_t cumulative = 0;
+    auto metric = labelled({{"route", route}});
+    for (std::size_t b = 0; b < kDurationBuckets.size(); ++b) {
+      cumulative += counts[b];
+      metric.histogram.bucket.push_back({cumulative, kDurationBuckets[b]});
+    }
+    cumulative += counts.back();
+    if (cumulative == 0) continue;
+    metric.histogram.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
+    metric.histogram.sample_count = cumulative;
+    metric.histogram.sample_sum = static_cast<double>(sum_ns) / 1e9;
+    duration.metric.push_back(std::move(metric));
+  }
+
+  std::uint64_t started = 0, finished = 0, bytes = 0;
+  for (const auto& w : workers_) {
+    started += w->started.get();
+    finished += w->finished.get();
+    bytes += w->bytes_sent.get();
+  }
+  MetricFamily in_flight{"printerfacts_http_requests_in_flight",
+                         "Requests whose first byte has arrived and whose response is not yet written.",
+                         MetricType::Gauge, {ClientMetric{}}};
+  // The two counters are read one after the other while workers run; never report below zero.
+  in_flight.metric[0].gauge.value = started > finished ? static_cast<double>(started - finished) : 0;
+  MetricFamily sent{"printerfacts_http_response_bytes_total",
+                    "Bytes of HTTP responses written, headers included.", MetricType::Counter,
+                    {ClientMetric{}}};
+  sent.metric[0].counter.value = static_cast<double>(bytes);
+
+  MetricFamily accepted{"printerfacts_connections_accepted_total", "Connections accepted, by listener.",
+                        MetricType::Counter, {}};
+  MetricFamily open{"printerfacts_connections_open", "Connections open now, by listener.",
+                    MetricType::Gauge, {}};
+  MetricFamily rejected{"printerfacts_peer_credential_rejections_total",
+                        "Unix-socket connections closed unread because the peer's uid/gid is not "
+                        "allowed (--allow-uid, --allow-gid), by listener.",
+                        MetricType::Counter, {}};
+  for (std::size_t l = 0; l < listeners_.size(); ++l) {
+    std::uint64_t a = 0, c = 0, x = 0;
+    for (const auto& w : workers_) {
+      a += w->accepted[l].get();
+      c += w->closed[l].get();
+      x += w->rejected[l].get();
+    }
+    auto metric = labelled({{"listener", listeners_[l]}});
+    metric.counter.value = static_cast<double>(a);
+    accepted.metric.push_back(metric);
+    metric.counter.value = 0;
+    metric.gauge.value = a > c ? static_cast<double>(a - c) : 0;
+    open.metric.push_back(metric);
+    metric.gauge.value = 0;
+    metric.counter.value = static_cast<double>(x);
+    rejected.metric.push_back(std::move(metric));
+  }
+
+  for (auto* f : {&requests, &duration, &in_flight, &sent, &accepted, &open, &rejected}) {
+    families.push_back(std::move(*f));
+  }
+  for (auto& f : collect_process_metrics()) families.push_back(std::move(f));
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+}  // namespace printerfacts

@@ -1,0 +1,40 @@
+// The service's Prometheus metrics: per-worker statistics, rare events, process figures, all
+// rendered in the text exposition format with prometheus-cpp.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/registry.h>
+
+#include "metrics/worker_metrics.hpp"
+#include "routing/router.hpp"
+
+namespace printerfacts {
+
+/// Owns every worker's WorkerMetrics and renders them, summed, for /metrics. Thread-safe:
+/// workers write only their own WorkerMetrics; render() may run on any thread.
+class Metrics : public MetricsSource {
+ public:
+  /// `listeners` names each listener ("unix:/run/...", "tcp:[::]:3000") by index.
+  Metrics(std::vector<std::string> listeners, unsigned workers);
+
+  WorkerMetrics& worker(unsigned index) { return *workers_[index]; }
+
+  /// Stale socket files removed at start-up.
+  void stale_sockets_removed(int count);
+
+  std::string render() const override;
+
+ private:
+  std::vector<std::string> listeners_;
+  std::vector<std::unique_ptr<WorkerMetrics>> workers_;
+  // Rare, process-wide events live in a prometheus-cpp registry of their own.
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& stale_sockets_;
+};
+
+}  // namespace printerfacts
