@@ -116,3 +116,29 @@ scrape_configs:
     finally:
         prom.terminate()
         prom.wait(timeout=20)
+
+
+DASHBOARD = os.path.join(os.path.dirname(__file__), "..", "..", "deploy", "grafana", "printerfacts.json")
+
+
+def test_grafana_dashboard_queries_are_valid_promql_on_real_metrics(stack, workdir):
+    server, nginx = stack
+    curl(nginx.url("/fact"))
+    exposed = curl(f"http://127.0.0.1:{server.tcp_port()}/metrics").stdout
+    with open(DASHBOARD) as f:
+        dashboard = json.load(f)
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    assert len(exprs) >= 8
+    # Every metric a panel queries is one the service really exports.
+    for expr in exprs:
+        for name in __import__("re").findall(r"\b((?:printerfacts|process)_[a-z_]+)", expr):
+            assert f"\n{name}" in "\n" + exposed or f"\n{name}{{" in "\n" + exposed, (name, expr)
+    # Every expression parses as PromQL once Grafana's variables are filled in.
+    rules = os.path.join(workdir, "dashboard-rules.yml")
+    with open(rules, "w") as f:
+        f.write("groups:\n  - name: dashboard\n    rules:\n")
+        for i, expr in enumerate(exprs):
+            concrete = expr.replace("$__rate_interval", "1m").replace("$job", ".*").replace("$instance", ".*")
+            f.write(f"      - record: dashboard:expr{i}\n        expr: {json.dumps(concrete)}\n")
+    r = subprocess.run([PROMTOOL, "check", "rules", rules], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
