@@ -17,7 +17,9 @@ def test_help_lists_every_flag_and_variable():
     for item in ["--listen", "--socket-mode", "--socket-group", "--backlog", "--threads",
                  "--facts-file", "--static-dir", "--max-header-size", "--max-body-size",
                  "--header-timeout", "--idle-timeout", "--send-timeout", "--shutdown-timeout",
-                 "--access-log", "--check", "--version", "SOCKPATH", "PORT", "LISTEN_FDS"]:
+                 "--access-log", "--check", "--version", "--metrics-listen", "--metrics-socket-mode",
+                 "--metrics-socket-group", "--metrics-on-main", "--allow-uid", "--allow-gid",
+                 "--log-format", "--log-level", "JOURNAL_STREAM", "SOCKPATH", "PORT", "LISTEN_FDS"]:
         assert item in r.stdout, item
 
 
