@@ -24,6 +24,7 @@ Environment:
 
 Examples:
   printerfacts --listen unix:./printerfacts.sock
+  printerfacts healthcheck --listen unix:/run/printerfacts/http.sock
   SOCKPATH=/run/printerfacts/http.sock printerfacts --socket-group www-data
   printerfacts --listen unix:/run/printerfacts/http.sock --listen tcp:127.0.0.1:3000
 )";
@@ -128,6 +129,12 @@ CommandLine parse_command_line(int argc, const char* const* argv, const GetEnv& 
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   app.add_flag("--check", o.check, "validate the configuration and exit (0 when valid)");
+  app.add_flag("--healthcheck", o.healthcheck,
+               "ask the running server on the listen address for /healthz; exit 0 if healthy");
+  CLI::App* healthcheck = app.add_subcommand(
+      "healthcheck", "ask a running server for /healthz; exit 0 if it answers 200, else 1");
+  healthcheck->add_option("--listen", listen, "the server's address (default: as for serving)")
+      ->type_name("ADDR");
 
   try {
     app.parse(argc, argv);
@@ -135,6 +142,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, const GetEnv& 
     return CommandLine{std::nullopt, app.exit(e)};
   }
 
+  o.healthcheck = o.healthcheck || healthcheck->parsed();
   try {
     if (!listen.empty()) {
       for (const auto& l : listen) o.listen.push_back(parse_listen_address(l));

@@ -78,6 +78,10 @@ struct Options {
 
   // Validate the configuration, print a summary and exit without listening. Default: off.
   bool check = false;
+
+  // Act as a health-check client instead: ask the first listen address for /healthz and exit
+  // 0 when it answers 200, 1 otherwise ("printerfacts healthcheck" or --healthcheck).
+  bool healthcheck = false;
 };
 
 /// Checks ranges and combinations; throws StartupError naming the offending flag and value.

@@ -13,6 +13,7 @@
 
 #include <optional>
 
+#include "client/healthcheck.hpp"
 #include "config/cli.hpp"
 #include "listeners/listener_set.hpp"
 #include "listeners/unix_socket.hpp"
@@ -50,7 +51,14 @@ void check_listen_addresses(const Options& options) {
   }
 }
 
+int healthcheck(const Options& options) {
+  const HealthResult r = check_health(options.listen.front(), std::chrono::seconds(5));
+  std::fprintf(r.healthy ? stdout : stderr, "%s\n", r.detail.c_str());
+  return r.healthy ? 0 : 1;
+}
+
 int run(const Options& options) {
+  if (options.healthcheck) return healthcheck(options);
   validate(options);
   Content content{options.facts_file ? Facts::load_file(*options.facts_file) : Facts::embedded(),
                   options.static_dir ? StaticFiles::directory(*options.static_dir)

@@ -5,7 +5,9 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <latch>
 #include <list>
 #include <mutex>
@@ -206,7 +208,26 @@ int Server::run() {
   int received = 0;
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (!ec) received = sig;
+    control.stop();
   });
+  // systemd's watchdog (WatchdogSec=): ping at half the interval, but only while every worker's
+  // event loop still answers, so a wedged worker gets the service restarted.
+  asio::steady_timer watchdog(control);
+  std::atomic<std::size_t> alive{workers_.size()};
+  const auto interval = systemd::watchdog_interval();
+  std::function<void()> arm = [&] {
+    watchdog.expires_after(interval / 2);
+    watchdog.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      if (alive.exchange(0) == workers_.size()) systemd::notify("WATCHDOG=1");
+      for (auto& w : workers_) asio::post(w->io, [&] { ++alive; });
+      arm();
+    });
+  };
+  if (interval.count() > 0) {
+    spdlog::info("systemd watchdog every {}ms", interval.count() / 2000);
+    arm();
+  }
   control.run();
 
   // 1. Stop accepting, in each worker's own thread, and close connections waiting idle.
