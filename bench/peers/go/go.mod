@@ -1,0 +1,3 @@
+module printerfacts-bench-go
+
+go 1.19
