@@ -17,6 +17,7 @@ ConnectionRegistry::Entry::~Entry() {
   else registry_.head_ = next_;
   if (next_) next_->prev_ = prev_;
   --registry_.size_;
+  if (registry_.draining_ && registry_.size_ == 0 && registry_.on_drained_) registry_.on_drained_();
 }
 
 template <class Predicate>
@@ -31,6 +32,11 @@ void ConnectionRegistry::close_where(Predicate p) {
 void ConnectionRegistry::drain() {
   draining_ = true;
   close_where([](const Entry& e) { return e.idle; });
+  if (size_ == 0 && on_drained_) on_drained_();
+}
+
+void ConnectionRegistry::sweep(std::chrono::steady_clock::time_point now) {
+  close_where([now](const Entry& e) { return e.deadline_ <= now; });
 }
 
 void ConnectionRegistry::close_all() {

@@ -1,6 +1,7 @@
 // The open connections of one worker thread, so shutdown can reach them.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 
@@ -23,10 +24,18 @@ class ConnectionRegistry {
     /// loses nothing.
     bool idle = false;
 
+    /// The connection's current operation must finish within `d`, or sweep() closes it.
+    /// Setting a deadline is a store, not a timer: a per-request timer costs more than the
+    /// request itself, and deadlines of seconds need no better than the sweep's precision.
+    void expires_after(std::chrono::steady_clock::duration d) {
+      deadline_ = std::chrono::steady_clock::now() + d;
+    }
+
    private:
     friend class ConnectionRegistry;
     ConnectionRegistry& registry_;
     std::function<void()> close_;
+    std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
     Entry* prev_ = nullptr;
     Entry* next_ = nullptr;
   };
@@ -38,6 +47,12 @@ class ConnectionRegistry {
   /// Closes every connection, busy or not (the shutdown deadline has passed).
   void close_all();
 
+  /// Closes every connection whose deadline has passed. Called periodically by the worker.
+  void sweep(std::chrono::steady_clock::time_point now);
+
+  /// Called once the registry is draining and empty, so the worker can stop its sweeper.
+  void on_drained(std::function<void()> callback) { on_drained_ = std::move(callback); }
+
   bool draining() const { return draining_; }
   std::size_t size() const { return size_; }
 
@@ -48,6 +63,7 @@ class ConnectionRegistry {
   Entry* head_ = nullptr;
   std::size_t size_ = 0;
   bool draining_ = false;
+  std::function<void()> on_drained_;
 };
 
 }  // namespace printerfacts

@@ -2,12 +2,16 @@
 // a template over the socket's protocol, so Unix-socket and TCP connections share every line.
 #pragma once
 
+#include <array>
 #include <chrono>
+#include <optional>
 #include <string>
+#include <tuple>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -24,40 +28,80 @@ inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 /// The status a request that failed to parse gets, or 0 when the failure leaves nothing to
 /// answer (the peer closed, the deadline passed, shutdown closed the socket).
-inline unsigned status_for_read_error(const beast::error_code& ec) {
-  if (ec == http::error::header_limit) return 431;
+inline unsigned status_for_read_error(const beast::error_code& ec, const Request& partial) {
+  if (ec == http::error::header_limit) {
+    // Too long a head: 414 when the request line alone did not fit (the parser never got to
+    // record a target), 431 when the fields did not.
+    return partial.target().empty() ? 414 : 431;
+  }
   if (ec == http::error::body_limit) return 413;
   if (ec == http::error::end_of_stream || ec == http::error::partial_message) return 0;
   if (ec.category() == http::make_error_code(http::error::bad_method).category()) return 400;
   return 0;
 }
 
-template <class Stream, class Body>
+/// Appends the status line and header fields of `m` to `out`, as they go on the wire. Beast's
+/// serializer does the same through several layers of buffer sequence adaptors; rendering the
+/// head into one reused string is several times cheaper, and the body is then sent from where it
+/// lies, in the same writev.
+template <class Message>
+void render_head(const Message& m, std::string& out) {
+  out.clear();
+  const unsigned v = m.version();
+  out.append("HTTP/");
+  out.push_back(static_cast<char>('0' + v / 10));
+  out.push_back('.');
+  out.push_back(static_cast<char>('0' + v % 10));
+  out.push_back(' ');
+  char code[4] = {static_cast<char>('0' + m.result_int() / 100),
+                  static_cast<char>('0' + m.result_int() / 10 % 10),
+                  static_cast<char>('0' + m.result_int() % 10), ' '};
+  out.append(code, 4);
+  out.append(m.reason());
+  out.append("\r\n");
+  for (const auto& field : m) {
+    out.append(field.name_string()).append(": ").append(field.value()).append("\r\n");
+  }
+  out.append("\r\n");
+}
+
+template <class Socket>
 asio::awaitable<std::tuple<beast::error_code, std::size_t>> write_message(
-    Stream& stream, http::response<Body>& message, bool head_only) {
-  http::response_serializer<Body> serializer{message};
-  if (head_only) co_return co_await http::async_write_header(stream, serializer, use_tuple);
-  co_return co_await http::async_write(stream, serializer, use_tuple);
+    Socket& socket, http::response<http::file_body>& message, bool head_only, std::string&) {
+  // Files stream through Beast's serializer, which reads and sends them in chunks.
+  http::response_serializer<http::file_body> serializer{message};
+  if (head_only) co_return co_await http::async_write_header(socket, serializer, use_tuple);
+  co_return co_await http::async_write(socket, serializer, use_tuple);
+}
+
+template <class Socket, class Body>
+asio::awaitable<std::tuple<beast::error_code, std::size_t>> write_message(
+    Socket& socket, http::response<Body>& message, bool head_only, std::string& head) {
+  render_head(message, head);
+  const auto& body = message.body();
+  const std::array<asio::const_buffer, 2> buffers{
+      asio::buffer(head), head_only ? asio::const_buffer() : asio::buffer(body.data(), body.size())};
+  co_return co_await asio::async_write(socket, buffers, use_tuple);
 }
 
 /// Half-closes and then reads what the client may still be sending, for a bounded time, before
 /// closing. Closing a socket with unread input makes the kernel send RST, which can destroy the
 /// response the client has not read yet (the "lingering close" of nginx and Apache).
-template <class Stream>
-asio::awaitable<void> close_gracefully(Stream& stream) {
+template <class Socket>
+asio::awaitable<void> close_gracefully(Socket& socket, ConnectionRegistry::Entry& entry) {
   beast::error_code ec;
-  stream.socket().shutdown(asio::socket_base::shutdown_send, ec);
+  socket.shutdown(asio::socket_base::shutdown_send, ec);
   if (!ec) {
     char sink[4096];
     std::size_t total = 0;
-    stream.expires_after(std::chrono::seconds(2));
+    entry.expires_after(std::chrono::seconds(2));
     while (total < 256 * 1024) {
-      auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), use_tuple);
+      auto [rec, n] = co_await socket.async_read_some(asio::buffer(sink), use_tuple);
       if (rec) break;
       total += n;
     }
   }
-  stream.close();
+  socket.close(ec);
 }
 
 }  // namespace session_detail
@@ -71,8 +115,10 @@ boost::asio::awaitable<void> run_session(typename Protocol::socket socket, std::
                                          std::size_t listener) {
   using namespace session_detail;
   using Clock = std::chrono::steady_clock;
-  beast::basic_stream<Protocol> stream(std::move(socket));
-  ConnectionRegistry::Entry entry(ctx.registry, [&stream] { stream.close(); });
+  ConnectionRegistry::Entry entry(ctx.registry, [&socket] {
+    beast::error_code ignored;
+    socket.close(ignored);
+  });
   struct Closed {  // counts the connection as closed however the coroutine ends
     WorkerMetrics* metrics;
     std::size_t listener;
@@ -82,6 +128,7 @@ boost::asio::awaitable<void> run_session(typename Protocol::socket socket, std::
   } closed{ctx.metrics, listener};
   const Options& opts = ctx.options;
   beast::flat_buffer buffer;
+  std::string head;  // the response head, rendered here; reused by every response
   bool first = true;
 
   for (;;) {
@@ -90,39 +137,66 @@ boost::asio::awaitable<void> run_session(typename Protocol::socket socket, std::
     if (buffer.size() == 0) {
       if (ctx.registry.draining()) break;
       entry.idle = true;
-      stream.expires_after(first ? opts.header_timeout : opts.idle_timeout);
-      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(1024), use_tuple);
+      entry.expires_after(first ? opts.header_timeout : opts.idle_timeout);
+      auto [ec, n] = co_await socket.async_read_some(buffer.prepare(1024), use_tuple);
       entry.idle = false;
       if (ec) break;
       buffer.commit(n);
     }
     first = false;
+    // RFC 9112 §2.2: a server SHOULD ignore empty lines received before a request line (some
+    // clients send a CRLF after a POST body).
+    for (int i = 0; i < 4 && buffer.size() >= 2; ++i) {
+      const auto* p = static_cast<const char*>(buffer.cdata().data());
+      if (p[0] != '\r' || p[1] != '\n') break;
+      buffer.consume(2);
+    }
+    if (buffer.size() == 0) continue;
     const auto started = Clock::now();
     if (ctx.metrics) ctx.metrics->request_started();
 
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(opts.max_header_size));
     parser.body_limit(opts.max_body_size);
-    stream.expires_after(opts.header_timeout);
-    auto [read_ec, read_n] = co_await http::async_read(stream, buffer, parser, use_tuple);
+    entry.expires_after(opts.header_timeout);
 
+    // The head first: a request whose framing cannot be trusted is refused before its body is
+    // read, and a client that asked for 100-continue gets it before sending the body.
     Response res;
+    beast::error_code read_ec;
+    std::tie(read_ec, std::ignore) = co_await http::async_read_header(socket, buffer, parser, use_tuple);
+    std::optional<http::status> refused;
+    if (!read_ec) refused = check_request(parser.get());
+    if (!read_ec && !refused && !parser.is_done()) {
+      const auto& request_head = parser.get();
+      if (request_head.version() >= 11 &&
+          beast::iequals(request_head[http::field::expect], "100-continue")) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        std::tie(read_ec, std::ignore) =
+            co_await asio::async_write(socket, asio::buffer(kContinue), use_tuple);
+        if (read_ec) break;
+      }
+      std::tie(read_ec, std::ignore) = co_await http::async_read(socket, buffer, parser, use_tuple);
+    }
+
     if (read_ec) {
-      const unsigned status = status_for_read_error(read_ec);
+      const unsigned status = status_for_read_error(read_ec, parser.get());
       if (status == 0) {
         if (ctx.metrics) ctx.metrics->finished.add();  // abandoned: no longer in flight
         break;
       }
       res = Router::error(static_cast<http::status>(status), 11);
+    } else if (refused) {
+      res = Router::error(*refused, parser.get().version() == 10 ? 10 : 11);
     } else {
       res = router.route(parser.get(), ctx.rng);
     }
     if (ctx.registry.draining()) res.keep_alive(false);
     std::visit([&](auto& m) { m.set(http::field::date, ctx.date.now()); }, res.message);
 
-    stream.expires_after(opts.send_timeout);
+    entry.expires_after(opts.send_timeout);
     auto [write_ec, written] = co_await std::visit(
-        [&](auto& m) { return write_message(stream, m, res.head_only); }, res.message);
+        [&](auto& m) { return write_message(socket, m, res.head_only, head); }, res.message);
 
     const auto took = Clock::now() - started;
     const auto& req = parser.get();
@@ -139,11 +213,12 @@ boost::asio::awaitable<void> run_session(typename Protocol::socket socket, std::
     }
     if (write_ec) break;
     if (!res.keep_alive()) {
-      co_await close_gracefully(stream);
+      co_await close_gracefully(socket, entry);
       co_return;
     }
   }
-  stream.close();
+  beast::error_code ignored;
+  socket.close(ignored);
 }
 
 }  // namespace printerfacts

@@ -1,5 +1,6 @@
 #include "routing/router.hpp"
 
+#include <boost/beast/core/string.hpp>
 #include <boost/url/parse.hpp>
 
 #include "app/html.hpp"
@@ -89,16 +90,49 @@ Response static_response(StaticFile file, const Request& req) {
 }  // namespace
 
 std::optional<http::status> check_request(const Request& req) {
-  // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without exactly one Host.
+  // Only HTTP/1.x is spoken here. A request claiming HTTP/2 or later over this text framing is
+  // a confused client (or an h2 preface): 505, as RFC 9110 §15.6.6 offers. HTTP/1.2 and up
+  // would be answered as 1.1 (minor versions are compatible).
+  if (req.version() >= 20) return http::status::http_version_not_supported;
+
+  // A bound on the number of fields, as Envoy (100) and h2o do; a large count of tiny fields is
+  // cheap to send and costly to store.
+  std::size_t fields = 0;
+  for (auto it = req.begin(); it != req.end(); ++it) {
+    if (++fields > kMaxHeaderFields) return http::status::request_header_fields_too_large;
+  }
+
+  // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without exactly one Host, or
+  // with an invalid one. It must be an authority without user information.
   const auto hosts = req.count(http::field::host);
   if (hosts > 1 || (hosts == 0 && req.version() >= 11)) return http::status::bad_request;
+  if (hosts == 1) {
+    const std::string_view host = req[http::field::host];
+    // The common case, a plain name or IPv4 address with an optional port, is checked here;
+    // anything else (IPv6 literals, percent-encoding, oddities) goes to the full parser.
+    const bool plain = !host.empty() && host.find_first_not_of(
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:") == std::string_view::npos &&
+        host.find(':') == host.rfind(':');
+    if (!plain && !host.empty()) {
+      const auto authority = boost::urls::parse_authority(host);
+      if (!authority || authority->has_userinfo()) return http::status::bad_request;
+    }
+  }
 
-  // Beast parses a request whose Transfer-Encoding does not end in "chunked" as having no body,
-  // leaving the real body to be read as the next request: a smuggling vector when a proxy
-  // frames it differently. RFC 9112 §6.1 requires 400 and closing the connection; so is
-  // Transfer-Encoding on HTTP/1.0, which that version does not define.
-  if (req.count(http::field::transfer_encoding) > 0) {
-    if (req.version() < 11 || !req.chunked()) return http::status::bad_request;
+  // Framing. A message with both Content-Length and Transfer-Encoding is a classic smuggling
+  // vector (RFC 9112 §6.3 lets a server reject it; a proxy behind us may have framed it by the
+  // other header). Beast parses a Transfer-Encoding that does not end in "chunked" as having no
+  // body, which would leave the real body to be read as the next request: RFC 9112 §6.3 requires
+  // 400 and closing. Transfer-Encoding is not defined for HTTP/1.0 either.
+  const bool te = req.count(http::field::transfer_encoding) > 0;
+  if (te && req.count(http::field::content_length) > 0) return http::status::bad_request;
+  if (te && (req.version() < 11 || !req.chunked())) return http::status::bad_request;
+
+  // The only expectation defined is 100-continue (RFC 9110 §10.1.1); anything else is 417.
+  const auto expect = req.find(http::field::expect);
+  if (expect != req.end() && req.version() >= 11 &&
+      !boost::beast::iequals(expect->value(), "100-continue")) {
+    return http::status::expectation_failed;
   }
   return std::nullopt;
 }
@@ -136,14 +170,30 @@ Response Router::route(const Request& req, Random& rng) const {
   if (const auto refused = check_request(req)) return error(*refused, version);
 
   const std::string_view target = req.target();
+  // The asterisk-form names the server itself and is only defined for OPTIONS (RFC 9112 §3.2.4).
+  if (target == "*") {
+    if (req.method() != http::verb::options) return error(http::status::bad_request, version);
+    StringResponse m{http::status::ok, version};
+    common_headers(m, version, req.keep_alive());
+    m.set(http::field::allow, kAllow);
+    m.prepare_payload();
+    return Response{std::move(m), false, Route::not_found};
+  }
   // Origin-form ("/path?query") is what clients send to a server; absolute-form
-  // ("http://host/path") must be accepted too (RFC 9112 §3.2.2). Anything else, including the
-  // asterisk-form, names no resource here.
+  // ("http://host/path") must be accepted too (RFC 9112 §3.2.2). Anything else (authority-form
+  // is for CONNECT, which no proxy here serves) is a bad request.
+  // The routes clients ask for most, spelled exactly, need no URL parsing.
+  const bool readable = req.method() == http::verb::get || req.method() == http::verb::head;
+  if (serve_app_ && readable && target == "/fact") return text_response(content_.facts.pick(rng).text, req, Route::fact);
+
   auto url = boost::urls::parse_origin_form(target);
-  if (!url) url = boost::urls::parse_absolute_uri(target);
+  if (!url) {
+    url = boost::urls::parse_absolute_uri(target);
+    // "x:443" parses as a URI with scheme "x"; an absolute-form target names a host.
+    if (url && !url->has_authority()) return error(http::status::bad_request, version);
+  }
   if (!url) return error(http::status::bad_request, version);
 
-  const bool readable = req.method() == http::verb::get || req.method() == http::verb::head;
   const auto segments = url->segments();  // percent-decoded, one per path segment
   const std::string path = url->path();   // percent-decoded
   if (path == "/healthz") {

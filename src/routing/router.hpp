@@ -17,6 +17,9 @@ struct Content {
   StaticFiles static_files;
 };
 
+/// The most header fields a request may carry (Envoy's default).
+inline constexpr std::size_t kMaxHeaderFields = 100;
+
 /// A request that RFC 9110/9112 says must be refused before it is routed, and with what status.
 /// Returns std::nullopt for a request that may be routed.
 std::optional<http::status> check_request(const Request& req);

@@ -113,15 +113,36 @@ asio::awaitable<void> accept_loop(typename Protocol::acceptor& acceptor, Session
   }
 }
 
+// Enforces every connection's deadline (ConnectionRegistry::sweep) a few times per shortest
+// timeout, until shutdown has drained the worker.
+asio::awaitable<void> sweep_loop(asio::steady_timer& timer, ConnectionRegistry& registry,
+                                 std::chrono::steady_clock::duration tick) {
+  for (;;) {
+    timer.expires_after(tick);
+    co_await timer.async_wait(use_tuple);
+    if (registry.draining() && registry.size() == 0) co_return;
+    registry.sweep(std::chrono::steady_clock::now());
+  }
+}
+
+std::chrono::steady_clock::duration sweep_tick(const Options& o) {
+  const auto shortest = std::min({o.header_timeout, o.idle_timeout, o.send_timeout});
+  return std::clamp<std::chrono::steady_clock::duration>(shortest / 4, std::chrono::milliseconds(10),
+                                                         std::chrono::seconds(1));
+}
+
 }  // namespace
 
 struct Server::Worker {
   Worker(const Options& options, AccessLogSink* sink, WorkerMetrics* metrics)
       : ctx{options, Random::from_entropy(), std::nullopt, {}, {}, metrics} {
     if (sink) ctx.access_log.emplace(*sink, io.get_executor(), access_log_style(options));
+    ctx.registry.on_drained([this] { sweeper.cancel(); });
+    asio::co_spawn(io, sweep_loop(sweeper, ctx.registry, sweep_tick(options)), log_failure);
   }
 
   asio::io_context io{1};
+  asio::steady_timer sweeper{io};
   SessionContext ctx;
   // A list: accept loops hold references to their acceptor, which must never move.
   std::list<std::variant<unix_stream::acceptor, tcp::acceptor>> acceptors;

@@ -152,6 +152,23 @@ TEST_F(RouterTest, KeepAliveFollowsTheRequest) {
   EXPECT_FALSE(get("/fact").keep_alive());
 }
 
+TEST_F(RouterTest, VersionsAboveOneAre505) {
+  Request req{http::verb::get, "/fact", 20};
+  req.set(http::field::host, "x");
+  EXPECT_EQ(router_.route(req, rng_).status(), 505u);
+}
+
+TEST_F(RouterTest, TooManyHeaderFieldsAre431) {
+  Request req{http::verb::get, "/fact", 11};
+  req.set(http::field::host, "x");
+  for (std::size_t i = 0; i < kMaxHeaderFields; ++i) req.insert("X-" + std::to_string(i), "1");
+  EXPECT_EQ(router_.route(req, rng_).status(), 431u);
+}
+
+TEST_F(RouterTest, AuthorityFormIsABadRequest) {
+  EXPECT_EQ(get("x:443", http::verb::connect).status(), 400u);
+}
+
 TEST_F(RouterTest, UnparsableTargetsAreBadRequests) {
   EXPECT_EQ(get("*").status(), 400u);
   EXPECT_EQ(get("/a b").status(), 400u);
