@@ -41,7 +41,8 @@ class Server:
         self.name, self.address = name, address
         full_env = dict(os.environ)
         full_env.update(env or {})
-        self.proc = subprocess.Popen(["taskset", "-c", "0", "prlimit", "--nofile=65536", *cmd],
+        nofile = min(65536, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+        self.proc = subprocess.Popen(["taskset", "-c", "0", "prlimit", f"--nofile={nofile}", *cmd],
                                      env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.nginx_master = nginx_master
         deadline = time.monotonic() + 15

@@ -47,8 +47,7 @@ class Pipeline {
     Response res = router_.route(parser.get(), rng_);
     out_.clear();
     std::visit([&](auto& m) {
-      m.set(http::field::date, date_.now());
-      session_detail::render_head(m, head_);
+      session_detail::render_head(m, res.fixed_head, date_.now(), head_);
       out_.append(head_);
       if constexpr (!std::is_same_v<std::decay_t<decltype(m)>, FileResponse>) {
         if (!res.head_only) out_.append(m.body().data(), m.body().size());

@@ -74,6 +74,9 @@ CommandLine parse_command_line(int argc, const char* const* argv, const GetEnv& 
                  "group (name or GID) of created Unix sockets (default: the process's group)")
       ->type_name("GROUP");
   app.add_option("--backlog", o.backlog, "listen backlog of created sockets")->capture_default_str();
+  app.add_option("--max-connections", o.max_connections,
+                 "open connections kept at most; more are closed at once")
+      ->capture_default_str();
   app.add_option("--threads", o.threads, "worker threads (default: number of CPUs)")
       ->type_name("N");
   app.add_option("--facts-file", o.facts_file, "load facts from FILE, one per line (UTF-8)")

@@ -20,6 +20,7 @@ void validate(const Options& o) {
     throw StartupError("--socket-mode lacks the owner write bit; nobody could connect");
   }
   if (o.threads == 0 || o.threads > 1024) throw StartupError("--threads must be from 1 to 1024");
+  if (o.max_connections < 1) throw StartupError("--max-connections must be at least 1");
   if (o.backlog < 1 || o.backlog > 65535) throw StartupError("--backlog must be from 1 to 65535");
   if (o.max_header_size < 1024) throw StartupError("--max-header-size must be at least 1k");
   const auto positive = [](Duration d, const char* flag) {

@@ -31,6 +31,11 @@ struct Options {
   // net.core.somaxconn).
   int backlog = 4096;
 
+  // Open connections the process keeps at most; more are closed as soon as they are accepted.
+  // Each costs a descriptor and a few KiB. Default: 16384 (nginx's worker_connections is a
+  // per-worker cap of the same kind).
+  unsigned max_connections = 16384;
+
   // Worker threads, each with its own event loop. Default: the number of CPUs.
   unsigned threads = 0;
 

@@ -40,12 +40,13 @@ inline unsigned status_for_read_error(const beast::error_code& ec, const Request
   return 0;
 }
 
-/// Appends the status line and header fields of `m` to `out`, as they go on the wire. Beast's
+/// Writes the status line, the fixed head, the Date and the header fields of `m` into `out`, as
+/// they go on the wire. Beast's
 /// serializer does the same through several layers of buffer sequence adaptors; rendering the
 /// head into one reused string is several times cheaper, and the body is then sent from where it
 /// lies, in the same writev.
 template <class Message>
-void render_head(const Message& m, std::string& out) {
+void render_head(const Message& m, std::string_view fixed_head, std::string_view date, std::string& out) {
   out.clear();
   const unsigned v = m.version();
   out.append("HTTP/");
@@ -59,6 +60,8 @@ void render_head(const Message& m, std::string& out) {
   out.append(code, 4);
   out.append(m.reason());
   out.append("\r\n");
+  out.append(fixed_head);
+  out.append("Date: ").append(date).append("\r\n");
   for (const auto& field : m) {
     out.append(field.name_string()).append(": ").append(field.value()).append("\r\n");
   }
@@ -67,7 +70,9 @@ void render_head(const Message& m, std::string& out) {
 
 template <class Socket>
 asio::awaitable<std::tuple<beast::error_code, std::size_t>> write_message(
-    Socket& socket, http::response<http::file_body>& message, bool head_only, std::string&) {
+    Socket& socket, http::response<http::file_body>& message, bool head_only, std::string_view,
+    std::string_view date, std::string&) {
+  message.set(http::field::date, date);
   // Files stream through Beast's serializer, which reads and sends them in chunks.
   http::response_serializer<http::file_body> serializer{message};
   if (head_only) co_return co_await http::async_write_header(socket, serializer, use_tuple);
@@ -76,12 +81,23 @@ asio::awaitable<std::tuple<beast::error_code, std::size_t>> write_message(
 
 template <class Socket, class Body>
 asio::awaitable<std::tuple<beast::error_code, std::size_t>> write_message(
-    Socket& socket, http::response<Body>& message, bool head_only, std::string& head) {
-  render_head(message, head);
+    Socket& socket, http::response<Body>& message, bool head_only, std::string_view fixed_head,
+    std::string_view date, std::string& head) {
+  render_head(message, fixed_head, date, head);
   const auto& body = message.body();
   const std::array<asio::const_buffer, 2> buffers{
       asio::buffer(head), head_only ? asio::const_buffer() : asio::buffer(body.data(), body.size())};
-  co_return co_await asio::async_write(socket, buffers, use_tuple);
+  // A response almost always fits the socket's send buffer: write it now, without suspending
+  // the coroutine or a trip through the event loop, and wait only for what did not fit.
+  beast::error_code ec;
+  const std::size_t total = asio::buffer_size(buffers);
+  const std::size_t sent = socket.write_some(buffers, ec);
+  if (!ec && sent == total) co_return std::tuple{ec, sent};
+  if (ec && ec != asio::error::would_block) co_return std::tuple{ec, std::size_t{0}};
+  beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(buffers);
+  rest.consume(sent);
+  auto [wec, more] = co_await asio::async_write(socket, rest, use_tuple);
+  co_return std::tuple{wec, sent + more};
 }
 
 /// Half-closes and then reads what the client may still be sending, for a bounded time, before
@@ -127,6 +143,8 @@ boost::asio::awaitable<void> run_session(typename Protocol::socket socket, std::
     }
   } closed{ctx.metrics, listener};
   const Options& opts = ctx.options;
+  beast::error_code nb_ec;
+  socket.non_blocking(true, nb_ec);  // for the write-now fast path in write_message
   beast::flat_buffer buffer;
   std::string head;  // the response head, rendered here; reused by every response
   bool first = true;
@@ -164,7 +182,14 @@ boost::asio::awaitable<void> run_session(typename Protocol::socket socket, std::
     // read, and a client that asked for 100-continue gets it before sending the body.
     Response res;
     beast::error_code read_ec;
-    std::tie(read_ec, std::ignore) = co_await http::async_read_header(socket, buffer, parser, use_tuple);
+    // Usually the whole head is in the buffer already: parse it in place, and go back to the
+    // event loop only when more bytes are needed.
+    read_ec = {};
+    buffer.consume(parser.put(buffer.data(), read_ec));
+    if (read_ec == http::error::need_more) {
+      read_ec = {};
+      std::tie(read_ec, std::ignore) = co_await http::async_read_header(socket, buffer, parser, use_tuple);
+    }
     std::optional<http::status> refused;
     if (!read_ec) refused = check_request(parser.get());
     if (!read_ec && !refused && !parser.is_done()) {
@@ -192,11 +217,13 @@ boost::asio::awaitable<void> run_session(typename Protocol::socket socket, std::
       res = router.route(parser.get(), ctx.rng);
     }
     if (ctx.registry.draining()) res.keep_alive(false);
-    std::visit([&](auto& m) { m.set(http::field::date, ctx.date.now()); }, res.message);
 
     entry.expires_after(opts.send_timeout);
     auto [write_ec, written] = co_await std::visit(
-        [&](auto& m) { return write_message(socket, m, res.head_only, head); }, res.message);
+        [&](auto& m) {
+          return write_message(socket, m, res.head_only, res.fixed_head, ctx.date.now(), head);
+        },
+        res.message);
 
     const auto took = Clock::now() - started;
     const auto& req = parser.get();

@@ -21,6 +21,7 @@ struct SessionContext {
   ConnectionRegistry registry;
   HttpDate date;
   WorkerMetrics* metrics = nullptr;  ///< null when nothing serves /metrics: nothing is recorded
+  std::size_t connection_limit = 16384;  ///< this worker's share of --max-connections
 };
 
 }  // namespace printerfacts

@@ -5,7 +5,9 @@
 #include <string_view>
 #include <variant>
 
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http.hpp>
+#include <string>
 
 namespace printerfacts {
 
@@ -36,6 +38,32 @@ struct Response {
   bool head_only = false;
   /// The route that answered.
   Route route = Route::bad_request;
+  /// Header lines that are the same for every response of its kind ("Name: value\r\n"...),
+  /// rendered once at compile time and sent before the message's own fields. Setting them as
+  /// fields would cost an allocation and a tree insertion each, per request.
+  std::string_view fixed_head;
+
+  /// The value of header `name` (case-insensitive), from the fields or the fixed head; empty
+  /// when absent. For tests and diagnostics, not the hot path.
+  std::string header(std::string_view name) const {
+    const std::string from_fields = std::visit(
+        [name](const auto& m) {
+          const auto it = m.find(name);
+          return it == m.end() ? std::string() : std::string(it->value());
+        },
+        message);
+    if (!from_fields.empty()) return from_fields;
+    for (std::string_view rest = fixed_head; !rest.empty();) {
+      const auto eol = rest.find("\r\n");
+      const std::string_view line = rest.substr(0, eol);
+      rest.remove_prefix(eol == std::string_view::npos ? rest.size() : eol + 2);
+      const auto colon = line.find(':');
+      if (colon != std::string_view::npos && boost::beast::iequals(line.substr(0, colon), name)) {
+        return std::string(line.substr(colon + 2));
+      }
+    }
+    return {};
+  }
 
   unsigned status() const {
     return std::visit([](const auto& m) { return m.result_int(); }, message);

@@ -10,39 +10,53 @@ namespace {
 
 constexpr std::string_view kServer = "printerfacts";
 constexpr std::string_view kAllow = "GET, HEAD";
-// Pages load nothing but our own stylesheet and icon; nothing may frame them or run script.
-constexpr std::string_view kHtmlPolicy =
-    "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; "
-    "form-action 'none'; frame-ancestors 'none'";
+// Pages load nothing but our own stylesheet and icon; nothing may frame them or run script
+// (the Content-Security-Policy of kHtmlHead below).
+
+#define PF_BASE_HEAD "Server: printerfacts\r\nX-Content-Type-Options: nosniff\r\n"
+#define PF_NO_STORE "Cache-Control: no-store\r\n"
+#define PF_CSP                                                                              \
+  "Content-Security-Policy: default-src 'none'; style-src 'self'; img-src 'self'; "         \
+  "base-uri 'none'; form-action 'none'; frame-ancestors 'none'\r\n"
+constexpr std::string_view kTextHead =
+    PF_BASE_HEAD "Content-Type: text/plain; charset=utf-8\r\n" PF_NO_STORE;
+constexpr std::string_view kHtmlHead =
+    PF_BASE_HEAD "Content-Type: text/html; charset=utf-8\r\n" PF_CSP PF_NO_STORE;
+constexpr std::string_view kMetricsHead =
+    PF_BASE_HEAD "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n" PF_NO_STORE;
+#undef PF_BASE_HEAD
+#undef PF_NO_STORE
+#undef PF_CSP
 
 template <class Message>
 void common_headers(Message& m, unsigned version, bool keep_alive) {
   m.version(version);
+  m.keep_alive(keep_alive);
+}
+
+// Headers every response carries, as fields: for the responses that have no fixed head
+// (static files, which Beast's serializer may send).
+template <class Message>
+void base_fields(Message& m) {
   m.set(http::field::server, kServer);
   m.set("X-Content-Type-Options", "nosniff");
-  m.keep_alive(keep_alive);
 }
 
 Response html_response(http::status status, std::string body, const Request& req,
                        Route route) {
   StringResponse m{status, req.version()};
   common_headers(m, req.version(), req.keep_alive());
-  m.set(http::field::content_type, "text/html; charset=utf-8");
-  m.set("Content-Security-Policy", kHtmlPolicy);
-  m.set(http::field::cache_control, "no-store");
   m.body() = std::move(body);
   m.prepare_payload();
-  return Response{std::move(m), req.method() == http::verb::head, route};
+  return Response{std::move(m), req.method() == http::verb::head, route, kHtmlHead};
 }
 
 Response text_response(std::string_view text, const Request& req, Route route) {
   SpanResponse m{http::status::ok, req.version()};
   common_headers(m, req.version(), req.keep_alive());
-  m.set(http::field::content_type, "text/plain; charset=utf-8");
-  m.set(http::field::cache_control, "no-store");
   m.body() = {text.data(), text.size()};
   m.prepare_payload();
-  return Response{std::move(m), req.method() == http::verb::head, route};
+  return Response{std::move(m), req.method() == http::verb::head, route, kTextHead};
 }
 
 Response method_not_allowed(const Request& req, Route route) {
@@ -65,26 +79,29 @@ Response static_response(StaticFile file, const Request& req) {
   if (inm != req.end() && etag_matches(inm->value(), file.etag)) {
     StringResponse m{http::status::not_modified, req.version()};
     common_headers(m, req.version(), req.keep_alive());
+    base_fields(m);
     static_headers(m, file);
-    return Response{std::move(m), true, Route::static_file};
+    return Response{std::move(m), true, Route::static_file, {}};
   }
   const bool head = req.method() == http::verb::head;
   if (!file.file.is_open()) {
     SpanResponse m{http::status::ok, req.version()};
     common_headers(m, req.version(), req.keep_alive());
+    base_fields(m);
     static_headers(m, file);
     m.body() = {file.embedded.data(), file.embedded.size()};
     m.prepare_payload();
-    return Response{std::move(m), head, Route::static_file};
+    return Response{std::move(m), head, Route::static_file, {}};
   }
   FileResponse m{http::status::ok, req.version()};
   common_headers(m, req.version(), req.keep_alive());
+  base_fields(m);
   static_headers(m, file);
   boost::beast::error_code ec;
   m.body().reset(std::move(file.file), ec);
   if (ec) return Router::error(http::status::internal_server_error, req.version());
   m.prepare_payload();
-  return Response{std::move(m), head, Route::static_file};
+  return Response{std::move(m), head, Route::static_file, {}};
 }
 
 }  // namespace
@@ -157,12 +174,9 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
 Response Router::error(http::status status, unsigned version) {
   StringResponse m{status, version};
   common_headers(m, version, false);
-  m.set(http::field::content_type, "text/html; charset=utf-8");
-  m.set("Content-Security-Policy", kHtmlPolicy);
-  m.set(http::field::cache_control, "no-store");
   m.body() = render_error(static_cast<unsigned>(status), http::obsolete_reason(status));
   m.prepare_payload();
-  return Response{std::move(m), false, Route::bad_request};
+  return Response{std::move(m), false, Route::bad_request, kHtmlHead};
 }
 
 Response Router::route(const Request& req, Random& rng) const {
@@ -175,9 +189,10 @@ Response Router::route(const Request& req, Random& rng) const {
     if (req.method() != http::verb::options) return error(http::status::bad_request, version);
     StringResponse m{http::status::ok, version};
     common_headers(m, version, req.keep_alive());
+    base_fields(m);
     m.set(http::field::allow, kAllow);
     m.prepare_payload();
-    return Response{std::move(m), false, Route::not_found};
+    return Response{std::move(m), false, Route::not_found, {}};
   }
   // Origin-form ("/path?query") is what clients send to a server; absolute-form
   // ("http://host/path") must be accepted too (RFC 9112 §3.2.2). Anything else (authority-form
@@ -203,9 +218,7 @@ Response Router::route(const Request& req, Random& rng) const {
   if (path == "/metrics" && metrics_ != nullptr) {
     if (!readable) return method_not_allowed(req, Route::metrics);
     Response r = html_response(http::status::ok, metrics_->render(), req, Route::metrics);
-    auto& m = std::get<StringResponse>(r.message);
-    m.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-    m.erase("Content-Security-Policy");
+    r.fixed_head = kMetricsHead;
     return r;
   }
   if (serve_app_) {

@@ -105,6 +105,16 @@ asio::awaitable<void> accept_loop(typename Protocol::acceptor& acceptor, Session
         continue;  // the socket closes as it goes out of scope, unread
       }
     }
+    // Over the connection limit (shared out evenly between workers): turn the newcomer away at
+    // once rather than let descriptors and memory run out for everyone.
+    if (ctx.registry.size() >= ctx.connection_limit) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_warning > std::chrono::seconds(1)) {
+        spdlog::warn("connection limit ({}) reached; closing new connections", ctx.options.max_connections);
+        last_warning = now;
+      }
+      continue;
+    }
     if (ctx.metrics) ctx.metrics->accepted[listener].add();
     std::string peer = describe_peer(socket.native_handle());
     asio::co_spawn(acceptor.get_executor(),
@@ -135,7 +145,8 @@ std::chrono::steady_clock::duration sweep_tick(const Options& o) {
 
 struct Server::Worker {
   Worker(const Options& options, AccessLogSink* sink, WorkerMetrics* metrics)
-      : ctx{options, Random::from_entropy(), std::nullopt, {}, {}, metrics} {
+      : ctx{options, Random::from_entropy(), std::nullopt, {}, {}, metrics,
+            (options.max_connections + options.threads - 1) / options.threads} {
     if (sink) ctx.access_log.emplace(*sink, io.get_executor(), access_log_style(options));
     ctx.registry.on_drained([this] { sweeper.cancel(); });
     asio::co_spawn(io, sweep_loop(sweeper, ctx.registry, sweep_tick(options)), log_failure);

@@ -14,7 +14,7 @@ def test_fact_is_plain_text_with_one_line(start, workdir):
     head, _, body = r.stdout.partition("\r\n\r\n")
     assert head.startswith("HTTP/1.1 200 OK")
     assert "Content-Type: text/plain; charset=utf-8" in head
-    assert re.search(r"^Date: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$", head, re.M)
+    assert re.search(r"^Date: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT\r?$", head, re.M)
     assert body.endswith("\n") and body.count("\n") == 1 and len(body) > 10
 
 

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 static const char kResponse[] =
-    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 44\r\n\r\n"
+    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 43\r\n\r\n"
     "Printers can smell fear, but only in cyan.\n";
 
 int main(int argc, char** argv) {
