@@ -265,6 +265,7 @@ def main():
                         r = measure(running["printerfacts"], path, args.requests, 64, work)
                         r.update(server="printerfacts", transport=kind, concurrency=64, rep=rep, path=path)
                         results["runs"].append(r)
+                        print(f"unix c=64  printerfacts {path:<14} {r['rps']:>9.0f} req/s {r['cpu_us_per_req']:6.2f} us/req", flush=True)
                 for name in ["printerfacts", "nginx", "hyper", "go"]:
                     base, loaded, per = idle_connections_rss(running[name], 10000 if not args.quick else 1000)
                     results.setdefault("idle_conns", {})[name] = {"rss_before_kib": base, "rss_after_kib": loaded,
@@ -274,8 +275,11 @@ def main():
             for s in running.values():
                 s.stop()
 
+    print("RSS idle (KiB):", results.get("rss_idle_kib"), flush=True)
     results["threads2"] = two_threads(work, args)
+    print("req/s by --threads:", results["threads2"], flush=True)
     results["proxy"] = production_path(work, args)
+    print("wrk -> nginx -> printerfacts req/s:", results["proxy"], flush=True)
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
     import report
@@ -306,7 +310,9 @@ def production_path(work, args):
     out = {}
     for kind, upstream, listen in [("unix", f"unix:{work}/up.sock", f"unix:{work}/up.sock"),
                                    ("tcp", "127.0.0.1:18100", "tcp:127.0.0.1:18100")]:
-        app = subprocess.Popen(["taskset", "-c", "0", BIN, "--threads", "1", "--access-log", "off", "--listen", listen],
+        # nginx's workers run as www-data: give them the socket's group, as in deployment.
+        app = subprocess.Popen(["taskset", "-c", "0", BIN, "--threads", "1", "--access-log", "off", "--listen", listen,
+                                "--socket-group", "www-data"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         conf = os.path.join(work, f"proxy-{kind}.conf")
         with open(conf, "w") as f:

@@ -2,6 +2,7 @@
 // the whole path one request takes inside a connection, minus the socket.
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include <boost/asio/buffer.hpp>
@@ -24,23 +25,27 @@ const Content& content() {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static const Router router(content());
   static Random rng(1);
-  http::request_parser<http::string_body> parser;
-  parser.header_limit(8192);
-  parser.body_limit(65536);
-  parser.eager(true);
+  std::optional<http::request_parser<http::string_body>> parser;
+  const auto fresh = [&parser] {
+    parser.emplace();
+    parser->header_limit(8192);
+    parser->body_limit(65536);
+    parser->eager(true);
+  };
+  fresh();
   boost::beast::error_code ec;
   std::size_t offset = 0;
   // Feed the bytes as a connection would: possibly several requests back to back.
   while (offset < size) {
-    const std::size_t used = parser.put(boost::asio::buffer(data + offset, size - offset), ec);
+    const std::size_t used = parser->put(boost::asio::buffer(data + offset, size - offset), ec);
     offset += used;
     if (ec == http::error::need_more) return 0;
     if (ec) return 0;
-    if (!parser.is_done()) {
+    if (!parser->is_done()) {
       if (used == 0) return 0;
       continue;
     }
-    Response res = router.route(parser.get(), rng);
+    Response res = router.route(parser->get(), rng);
     std::string head;
     std::visit([&](auto& m) { session_detail::render_head(m, res.fixed_head, "Sat, 28 Nov 2026 00:00:00 GMT", head); },
                res.message);
@@ -48,11 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (head.rfind("HTTP/1.", 0) != 0 || head.size() < 4 || head.compare(head.size() - 4, 4, "\r\n\r\n") != 0) {
       __builtin_trap();
     }
-    parser.~request_parser();
-    new (&parser) http::request_parser<http::string_body>();
-    parser.header_limit(8192);
-    parser.body_limit(65536);
-    parser.eager(true);
+    fresh();
   }
   return 0;
 }

@@ -8,6 +8,7 @@
 #include <boost/url/parse.hpp>
 
 #include "app/static_files.hpp"
+#include "util/iterator_range.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string target = "/static/" + std::string(reinterpret_cast<const char*>(data), size);
@@ -15,7 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!url) return 0;
   const auto segments = url->segments();
   if (segments.empty()) return 0;
-  const auto rest = std::ranges::subrange(std::next(segments.begin()), segments.end());
+  const printerfacts::IteratorRange rest{std::next(segments.begin()), segments.end()};
   const auto relative = printerfacts::safe_relative_path(rest);
   if (!relative) return 0;
   const std::string& p = *relative;

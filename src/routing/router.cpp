@@ -4,6 +4,7 @@
 #include <boost/url/parse.hpp>
 
 #include "app/html.hpp"
+#include "util/iterator_range.hpp"
 
 namespace printerfacts {
 namespace {
@@ -233,7 +234,7 @@ Response Router::route(const Request& req, Random& rng) const {
     }
     if (!segments.empty() && *segments.begin() == "static" && segments.size() > 1) {
       if (!readable) return method_not_allowed(req, Route::static_file);
-      const auto rest = std::ranges::subrange(std::next(segments.begin()), segments.end());
+      const IteratorRange rest{std::next(segments.begin()), segments.end()};
       if (const auto relative = safe_relative_path(rest)) {
         if (auto file = content_.static_files.open(*relative)) {
           return static_response(std::move(*file), req);
