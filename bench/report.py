@@ -93,7 +93,7 @@ def write(results, root):
     t2 = results.get("threads2", {})
     if t2:
         lines += ["## Two threads on two cores", "",
-                  f"`--threads 1`: {float(t2['1'] if '1' in t2 else t2[1]):,.0f} req/s; `--threads 2`: {float(t2['2'] if '2' in t2 else t2[2]):,.0f} req/s "
+                  f"`--threads 1`: {float(t2.get('1', t2.get(1, 0))):,.0f} req/s; `--threads 2`: {float(t2.get('2', t2.get(2, 0))):,.0f} req/s "
                   "(h2load with 2 threads shares the same 2 cores, so the load generator takes about half the machine: "
                   "this shows what 2 cores allow, not linear scaling).", ""]
     px = results.get("proxy", {})
@@ -101,6 +101,12 @@ def write(results, root):
         lines += ["## The production path: wrk → nginx → printerfacts", "",
                   f"nginx (TCP, one worker, upstream keepalive 64) in front of printerfacts: over the Unix socket "
                   f"{px['unix']:,.0f} req/s, over TCP loopback {px['tcp']:,.0f} req/s: Unix/TCP = {px['unix'] / px['tcp']:.2f}.", ""]
+    for name, title in [("micro.txt", "In-process micro-benchmark (parse → route → render, Google Benchmark)"),
+                        ("callgrind.txt", "Instructions per /fact request (callgrind)")]:
+        path = os.path.join(root, "bench", "out", name)
+        if os.path.exists(path):
+            text = [l for l in open(path).read().splitlines() if l.startswith(("BM_", "instructions", "Benchmark"))]
+            lines += [f"## {title}", "", "```", *text, "```", ""]
     lines += ["## Ratios (c=64, Unix socket)", ""]
     ratio_lines = []
     for peer in PEERS:
@@ -115,3 +121,10 @@ def write(results, root):
     with open(os.path.join(root, "docs", "benchmarks.md"), "w") as f:
         f.write("\n".join(lines))
     print("\n".join(ratio_lines))
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+    write(json.load(open(os.path.join(root, "bench", "out", "results.json"))), root)

@@ -41,25 +41,35 @@ asio::awaitable<void> ask(Stream& stream, const std::string& name, std::chrono::
   while (!result.detail.empty() && result.detail.back() == '\n') result.detail.pop_back();
 }
 
+// Connects with `connect` (an awaitable returning an error message, empty on success), then
+// asks for /healthz.
+template <class Stream, class Connect>
+HealthResult run_check(asio::io_context& io, Stream& stream, const std::string& name,
+                       std::chrono::milliseconds timeout, Connect connect) {
+  HealthResult result;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    stream.expires_after(timeout);
+    if (const std::string error = co_await connect(); !error.empty()) {
+      result.detail = name + ": " + error;
+      co_return;
+    }
+    co_await ask(stream, name, timeout, result);
+  }, asio::detached);
+  io.run();
+  return result;
+}
+
 }  // namespace
 
 HealthResult check_health(const ListenAddress& address, std::chrono::milliseconds timeout) {
   asio::io_context io;
-  HealthResult result;
   const std::string name = address.to_string();
   if (address.kind == ListenAddress::Kind::unix_socket) {
     beast::basic_stream<asio::local::stream_protocol> stream(io);
-    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-      stream.expires_after(timeout);
+    return run_check(io, stream, name, timeout, [&]() -> asio::awaitable<std::string> {
       auto [ec] = co_await stream.async_connect(asio::local::stream_protocol::endpoint(address.path), use_tuple);
-      if (ec) {
-        result.detail = name + ": cannot connect: " + ec.message();
-        co_return;
-      }
-      co_await ask(stream, name, timeout, result);
-    }, asio::detached);
-    io.run();
-    return result;
+      co_return ec ? "cannot connect: " + ec.message() : std::string();
+    });
   }
   // A server listening on every address is reached on loopback.
   std::string host = address.host;
@@ -67,22 +77,12 @@ HealthResult check_health(const ListenAddress& address, std::chrono::millisecond
   if (host == "0.0.0.0") host = "127.0.0.1";
   beast::basic_stream<asio::ip::tcp> stream(io);
   asio::ip::tcp::resolver resolver(io);
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+  return run_check(io, stream, name, timeout, [&]() -> asio::awaitable<std::string> {
     auto [rec, endpoints] = co_await resolver.async_resolve(host, std::to_string(address.port), use_tuple);
-    if (rec) {
-      result.detail = name + ": cannot resolve: " + rec.message();
-      co_return;
-    }
-    stream.expires_after(timeout);
+    if (rec) co_return "cannot resolve: " + rec.message();
     auto [ec, ep] = co_await stream.async_connect(endpoints, use_tuple);
-    if (ec) {
-      result.detail = name + ": cannot connect: " + ec.message();
-      co_return;
-    }
-    co_await ask(stream, name, timeout, result);
-  }, asio::detached);
-  io.run();
-  return result;
+    co_return ec ? "cannot connect: " + ec.message() : std::string();
+  });
 }
 
 }  // namespace printerfacts

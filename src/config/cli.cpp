@@ -70,6 +70,8 @@ CommandLine parse_command_line(int argc, const char* const* argv, const GetEnv& 
       ->type_name("MODE")
       ->capture_default_str()
       ->check(octal_mode);
+  app.add_flag("--allow-world", o.allow_world,
+               "permit a socket mode that lets every local user connect (e.g. 0666)");
   app.add_option("--socket-group", o.socket_group,
                  "group (name or GID) of created Unix sockets (default: the process's group)")
       ->type_name("GROUP");

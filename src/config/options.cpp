@@ -7,6 +7,8 @@
 #include <charconv>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "util/startup_error.hpp"
 
 namespace printerfacts {
@@ -20,6 +22,12 @@ void validate(const Options& o) {
     throw StartupError("--socket-mode lacks the owner write bit; nobody could connect");
   }
   if (o.threads == 0 || o.threads > 1024) throw StartupError("--threads must be from 1 to 1024");
+  // A socket any local user may open defeats the point of a Unix socket; require saying so.
+  if (!o.allow_world && ((o.socket_mode | o.metrics_socket_mode) & 0007) != 0) {
+    throw StartupError(fmt::format(
+        "socket mode {:04o} lets every local user connect; use a group (--socket-group) or pass "
+        "--allow-world", (o.socket_mode & 0007) ? o.socket_mode : o.metrics_socket_mode));
+  }
   if (o.max_connections < 1) throw StartupError("--max-connections must be at least 1");
   if (o.backlog < 1 || o.backlog > 65535) throw StartupError("--backlog must be from 1 to 65535");
   if (o.max_header_size < 1024) throw StartupError("--max-header-size must be at least 1k");

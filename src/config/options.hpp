@@ -68,6 +68,10 @@ struct Options {
   // Also serve /metrics on the main listeners. Default: off.
   bool metrics_on_main = false;
 
+  // Permit socket modes that let every local user connect (any "other" bit). Default: off, so a
+  // typo such as 0666 for 0660 fails at start-up instead of exposing the service.
+  bool allow_world = false;
+
   // Unix-socket peers allowed to talk to us, by SO_PEERCRED user or group (names or numbers).
   // When either list is non-empty, a peer matching neither is closed before a byte is read.
   // Default: empty (file permissions alone decide).

@@ -10,6 +10,8 @@
 #include <cstring>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include "listeners/systemd.hpp"
 #include "util/startup_error.hpp"
@@ -72,6 +74,34 @@ int open_tcp(const ListenAddress& a, int backlog) {
   return fd;
 }
 
+// Advice, not refusal: places that commonly break deployments. A socket under /tmp can be
+// pre-created or swapped by any user, and services with PrivateTmp= each see their own /tmp, so
+// nginx would find no socket there. A parent directory the socket's group cannot search makes
+// every connect() fail with EACCES however the socket itself is set.
+void warn_about_location(const std::string& path, std::optional<gid_t> group) {
+  std::string abs = path;
+  if (!abs.empty() && abs.front() != '/') {
+    char cwd[4096];
+    if (::getcwd(cwd, sizeof cwd) != nullptr) abs = std::string(cwd) + "/" + abs;
+  }
+  if (abs.rfind("/tmp/", 0) == 0 || abs.rfind("/var/tmp/", 0) == 0) {
+    spdlog::warn("socket {} is under a world-writable temporary directory; with PrivateTmp= "
+                 "nginx sees a different /tmp. Prefer /run/printerfacts/", path);
+  }
+  for (auto slash = abs.rfind('/'); slash != std::string::npos && slash > 0; slash = abs.rfind('/', slash - 1)) {
+    const std::string dir = abs.substr(0, slash);
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0) break;
+    const bool others = st.st_mode & S_IXOTH;
+    const bool via_group = group && st.st_gid == *group && (st.st_mode & S_IXGRP);
+    if (!others && !via_group) {
+      spdlog::warn("directory {} is not searchable by others{}: clients of {} will get "
+                   "'Permission denied'", dir, group ? " or the socket's group" : "", path);
+      break;
+    }
+  }
+}
+
 }  // namespace
 
 ListenerSet ListenerSet::open(const Options& options) {
@@ -97,6 +127,7 @@ ListenerSet ListenerSet::open(const Options& options) {
       uo.mode = mode;
       uo.backlog = options.backlog;
       if (group) uo.group = resolve_group(*group);
+      warn_about_location(address.path, uo.group);
       BoundUnixSocket bound = bind_unix_socket(address.path, uo);
       if (bound.replaced_stale) ++set.stale_replaced_;
       l.fd = bound.fd;

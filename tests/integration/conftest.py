@@ -156,3 +156,21 @@ def curl(*args, check=True, prefix=()):
     r.stdout = r.stdout.decode("utf-8", "replace")
     r.stderr = r.stderr.decode("utf-8", "replace")
     return r
+
+
+@pytest.fixture
+def system_group():
+    """Creates a throwaway system group (root only) and removes it after the test."""
+    created = []
+
+    def _make(name):
+        if os.geteuid() != 0:
+            pytest.skip("creating a group needs root")
+        subprocess.run(["groupdel", name], capture_output=True)
+        subprocess.run(["groupadd", "--system", name], check=True)
+        created.append(name)
+        return name
+
+    yield _make
+    for name in created:
+        subprocess.run(["groupdel", name], capture_output=True)

@@ -19,7 +19,7 @@ def test_help_lists_every_flag_and_variable():
                  "--header-timeout", "--idle-timeout", "--send-timeout", "--shutdown-timeout",
                  "--access-log", "--check", "--version", "--metrics-listen", "--metrics-socket-mode",
                  "--metrics-socket-group", "--metrics-on-main", "--allow-uid", "--allow-gid",
-                 "--log-format", "--log-level", "JOURNAL_STREAM", "--max-connections", "SOCKPATH", "PORT", "LISTEN_FDS"]:
+                 "--log-format", "--log-level", "JOURNAL_STREAM", "--max-connections", "--allow-world", "SOCKPATH", "PORT", "LISTEN_FDS"]:
         assert item in r.stdout, item
 
 

@@ -103,12 +103,8 @@ def test_nginx_with_the_www_data_group_serves_facts(start, workdir):
 
 
 @pytest.fixture
-def other_group():
-    name = "pfother"
-    subprocess.run(["groupdel", name], capture_output=True)
-    subprocess.run(["groupadd", "--system", name], check=True)
-    yield name
-    subprocess.run(["groupdel", name], capture_output=True)
+def other_group(system_group):
+    return system_group("pfother")
 
 
 def test_nginx_outside_the_group_gets_502_permission_denied(start, workdir, other_group):

@@ -73,7 +73,7 @@ def test_metrics_count_requests_by_route_and_status(start, workdir):
 
 
 def test_allow_uid_closes_other_peers_unread_and_counts_them(start, workdir):
-    server = start("--listen", "unix:./a.sock", "--socket-mode", "0666", "--allow-uid", "root",
+    server = start("--listen", "unix:./a.sock", "--socket-mode", "0666", "--allow-world", "--allow-uid", "root",
                    "--metrics-listen", "unix:./m.sock")
     sock = os.path.join(workdir, "a.sock")
     assert curl("--unix-socket", sock, "http://x/healthz").stdout == "ok\n"
@@ -85,7 +85,7 @@ def test_allow_uid_closes_other_peers_unread_and_counts_them(start, workdir):
 
 
 def test_allow_gid_admits_members_of_the_group(start, workdir):
-    start("--listen", "unix:./a.sock", "--socket-mode", "0666", "--allow-gid", "nogroup")
+    start("--listen", "unix:./a.sock", "--socket-mode", "0666", "--allow-world", "--allow-gid", "nogroup")
     sock = os.path.join(workdir, "a.sock")
     r = curl("--unix-socket", sock, "http://x/healthz", check=False, prefix=["runuser", "-u", "nobody", "--"])
     assert r.stdout == "ok\n", r.stderr

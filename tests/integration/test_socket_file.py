@@ -36,15 +36,8 @@ def test_umask_does_not_widen_or_narrow_the_mode(workdir):
 
 
 @pytest.fixture
-def test_group():
-    """A throwaway group, and a user in it, created for this test (needs root)."""
-    if os.geteuid() != 0:
-        pytest.skip("creating a group needs root")
-    name = "pftest"
-    subprocess.run(["groupdel", name], capture_output=True)
-    subprocess.run(["groupadd", "--system", name], check=True)
-    yield name
-    subprocess.run(["groupdel", name], capture_output=True)
+def test_group(system_group):
+    return system_group("pftest")
 
 
 def test_socket_group_and_who_may_connect(start, workdir, test_group):
@@ -168,3 +161,20 @@ def test_simultaneous_starts_leave_exactly_one_server(workdir):
     finally:
         for s in servers:
             s.kill()
+
+
+def test_world_accessible_mode_needs_allow_world(start, workdir):
+    s = Server(workdir, ["--listen", "unix:./pf.sock", "--socket-mode", "0666"], wait=False)
+    assert s.proc.wait(timeout=10) == 1
+    assert "lets every local user connect" in s.stderr()
+    assert not os.path.exists(os.path.join(workdir, "pf.sock"))
+    start("--listen", "unix:./w.sock", "--socket-mode", "0666", "--allow-world")
+    assert stat.S_IMODE(os.lstat(os.path.join(workdir, "w.sock")).st_mode) == 0o666
+
+
+def test_socket_under_tmp_and_unsearchable_parent_are_warned_about(start, workdir):
+    private = os.path.join(workdir, "private")
+    os.mkdir(private, 0o700)
+    server = start("--listen", f"unix:{private}/pf.sock")
+    assert "world-writable temporary directory" in server.stderr()
+    assert f"directory {private} is not searchable" in server.stderr()
