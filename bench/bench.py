@@ -317,7 +317,7 @@ def production_path(work, args):
         conf = os.path.join(work, f"proxy-{kind}.conf")
         with open(conf, "w") as f:
             f.write(f"""
-worker_processes 1; daemon off; pid {work}/proxy-{kind}.pid; error_log {work}/proxy-error.log crit;
+user www-data; worker_processes 1; daemon off; pid {work}/proxy-{kind}.pid; error_log {work}/proxy-error.log crit;
 events {{ worker_connections 4096; }}
 http {{ access_log off; client_body_temp_path {work}; proxy_temp_path {work}; fastcgi_temp_path {work};
   uwsgi_temp_path {work}; scgi_temp_path {work};
