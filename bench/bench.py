@@ -34,6 +34,11 @@ def sh(*cmd, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, **kw)
 
 
+def vm_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+
 class Server:
     """A server process under test; pids() are the processes whose CPU and memory count."""
 
@@ -86,18 +91,11 @@ class Server:
         return total
 
     def rss_kib(self):
-        total = 0
-        for pid in self.pids():
-            with open(f"/proc/{pid}/status") as f:
-                total += int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
-        return total
+        return sum(vm_rss_kib(pid) for pid in self.pids())
 
     def worker_rss_kib(self):
         """For nginx, the worker alone (the master is idle bookkeeping)."""
-        pids = self.pids()
-        pid = pids[-1]
-        with open(f"/proc/{pid}/status") as f:
-            return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+        return vm_rss_kib(self.pids()[-1])
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM if not self.nginx_master else signal.SIGQUIT)

@@ -34,7 +34,6 @@ class ListenerSet {
   ~ListenerSet() { close(); }
 
   const std::vector<Listener>& listeners() const { return listeners_; }
-  bool from_systemd() const { return !listeners_.empty() && listeners_.front().from_systemd; }
 
   /// Stale socket files removed to make room while opening.
   int stale_sockets_replaced() const { return stale_replaced_; }
