@@ -41,7 +41,9 @@ class Pipeline {
   explicit Pipeline(std::string_view raw) : raw_(raw) { out_.reserve(8192); }
 
   std::size_t run_once() {
-    http::request_parser<http::string_body> parser;
+    Arena arena(pool_);
+    http::request_parser<http::string_body, ArenaAllocator<char>> parser(
+        std::piecewise_construct, std::make_tuple(), std::make_tuple(ArenaAllocator<char>(&arena)));
     beast::error_code ec;
     parser.put(boost::asio::buffer(raw_.data(), raw_.size()), ec);
     Response res = router_.route(parser.get(), rng_);
@@ -60,6 +62,7 @@ class Pipeline {
   Content content_{Facts::embedded(), StaticFiles::embedded()};
   Router router_{content_};
   Random rng_{42};
+  BlockPool pool_;
   HttpDate date_;
   std::string raw_;
   std::string head_;

@@ -4,8 +4,8 @@
 
 namespace printerfacts {
 
-ConnectionRegistry::Entry::Entry(ConnectionRegistry& registry, std::function<void()> close)
-    : registry_(registry), close_(std::move(close)) {
+ConnectionRegistry::Entry::Entry(ConnectionRegistry& registry, std::function<void(Stop)> stop)
+    : registry_(registry), stop_(std::move(stop)) {
   next_ = registry_.head_;
   if (next_) next_->prev_ = this;
   registry_.head_ = this;
@@ -21,27 +21,29 @@ ConnectionRegistry::Entry::~Entry() {
 }
 
 template <class Predicate>
-void ConnectionRegistry::close_where(Predicate p) {
-  // Closing only cancels pending operations; the coroutines resume later, from the event loop,
-  // and unregister then. The list is stable while we walk it.
+void ConnectionRegistry::stop_where(Predicate p, Stop how) {
+  // Closing or cancelling only cancels pending operations; the coroutines resume later, from
+  // the event loop, and unregister then. The list is stable while we walk it.
   for (Entry* e = head_; e != nullptr; e = e->next_) {
-    if (p(*e)) e->close_();
+    if (p(*e)) e->stop_(how);
   }
 }
 
 void ConnectionRegistry::drain() {
   draining_ = true;
-  close_where([](const Entry& e) { return e.idle; });
+  // Woken rather than closed: a request may have arrived just now, and closing a socket with
+  // unread input makes the kernel answer the client with a reset.
+  stop_where([](const Entry& e) { return e.idle; }, Stop::wake);
   if (size_ == 0 && on_drained_) on_drained_();
 }
 
 void ConnectionRegistry::sweep(std::chrono::steady_clock::time_point now) {
-  close_where([now](const Entry& e) { return e.deadline_ <= now; });
+  stop_where([now](const Entry& e) { return e.deadline_ <= now; }, Stop::close);
 }
 
 void ConnectionRegistry::close_all() {
   draining_ = true;
-  close_where([](const Entry&) { return true; });
+  stop_where([](const Entry&) { return true; }, Stop::close);
 }
 
 }  // namespace printerfacts

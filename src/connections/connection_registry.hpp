@@ -11,11 +11,17 @@ namespace printerfacts {
 /// thread (shutdown steps are posted to it), so the hot path takes no lock.
 class ConnectionRegistry {
  public:
+  /// How a connection is asked to stop.
+  enum class Stop {
+    wake,   ///< cancel its pending wait: it answers what has already arrived, then closes
+    close,  ///< close its socket now (a deadline passed)
+  };
+
   /// One connection's registration; lives in the connection's coroutine frame and unregisters
   /// itself when the connection ends.
   class Entry {
    public:
-    Entry(ConnectionRegistry& registry, std::function<void()> close);
+    Entry(ConnectionRegistry& registry, std::function<void(Stop)> stop);
     Entry(const Entry&) = delete;
     Entry& operator=(const Entry&) = delete;
     ~Entry();
@@ -34,13 +40,13 @@ class ConnectionRegistry {
    private:
     friend class ConnectionRegistry;
     ConnectionRegistry& registry_;
-    std::function<void()> close_;
+    std::function<void(Stop)> stop_;
     std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
     Entry* prev_ = nullptr;
     Entry* next_ = nullptr;
   };
 
-  /// Begins a graceful shutdown: idle connections are closed now, busy ones finish their
+  /// Begins a graceful shutdown: idle connections are woken to close, busy ones finish their
   /// request and then close (draining() tells them to).
   void drain();
 
@@ -58,7 +64,7 @@ class ConnectionRegistry {
 
  private:
   template <class Predicate>
-  void close_where(Predicate p);
+  void stop_where(Predicate p, Stop how);
 
   Entry* head_ = nullptr;
   std::size_t size_ = 0;

@@ -10,6 +10,7 @@
 #include "log/access_log.hpp"
 #include "metrics/worker_metrics.hpp"
 #include "routing/router.hpp"
+#include "util/arena.hpp"
 
 namespace printerfacts {
 
@@ -22,6 +23,7 @@ struct SessionContext {
   HttpDate date;
   WorkerMetrics* metrics = nullptr;  ///< null when nothing serves /metrics: nothing is recorded
   std::size_t connection_limit = 16384;  ///< this worker's share of --max-connections
+  BlockPool blocks;  ///< memory for the header fields of requests in flight (util/arena.hpp)
 };
 
 }  // namespace printerfacts

@@ -147,12 +147,19 @@ ListenerSet ListenerSet::open(const Options& options) {
   return set;
 }
 
+void ListenerSet::remove_files() {
+  for (auto& l : listeners_) {
+    if (l.owned) remove_unix_socket(*l.owned);
+    l.owned.reset();
+  }
+}
+
 void ListenerSet::close() {
   for (auto& l : listeners_) {
     if (l.fd >= 0) ::close(l.fd);
     l.fd = -1;
-    if (l.owned) remove_unix_socket(*l.owned);
   }
+  remove_files();
   listeners_.clear();
 }
 

@@ -38,8 +38,12 @@ class ListenerSet {
   /// Stale socket files removed to make room while opening.
   int stale_sockets_replaced() const { return stale_replaced_; }
 
-  /// Closes every descriptor and removes the socket files this process created (only those
-  /// still holding our socket). Sockets from systemd are closed but stay with systemd.
+  /// Removes the socket files this process created (only those still holding our socket), so
+  /// no new client can connect by path; the descriptors stay open, and connections already
+  /// queued can still be accepted. Sockets from systemd are left alone.
+  void remove_files();
+
+  /// Closes every descriptor and removes the files remove_files() has not removed yet.
   void close();
 
  private:

@@ -9,15 +9,21 @@
 #include <boost/beast/http.hpp>
 #include <string>
 
+#include "util/arena.hpp"
+
 namespace printerfacts {
 
 namespace http = boost::beast::http;
 
-using Request = http::request<http::string_body>;
+/// Header fields allocated from the request's arena while a connection serves it (see
+/// util/arena.hpp), from the heap otherwise.
+using Fields = http::basic_fields<ArenaAllocator<char>>;
 
-using StringResponse = http::response<http::string_body>;         ///< rendered per request
-using SpanResponse = http::response<http::span_body<const char>>;  ///< points at immutable data
-using FileResponse = http::response<http::file_body>;              ///< streamed from --static-dir
+using Request = http::request<http::string_body, Fields>;
+
+using StringResponse = http::response<http::string_body, Fields>;         ///< rendered per request
+using SpanResponse = http::response<http::span_body<const char>, Fields>;  ///< points at immutable data
+using FileResponse = http::response<http::file_body, Fields>;              ///< streamed from --static-dir
 
 /// Which route answered a request: a label for metrics and a key for per-route statistics.
 enum class Route : std::uint8_t { index, fact, static_file, healthz, metrics, not_found, bad_request };

@@ -29,6 +29,16 @@ constexpr std::string_view kMetricsHead =
 #undef PF_NO_STORE
 #undef PF_CSP
 
+// A response whose fields are allocated where the request's are: in its arena, while a
+// connection serves it.
+template <class Message>
+Message reply(http::status status, unsigned version, const Request& req) {
+  Message m{std::piecewise_construct, std::make_tuple(), std::make_tuple(req.get_allocator())};
+  m.result(status);
+  m.version(version);
+  return m;
+}
+
 template <class Message>
 void common_headers(Message& m, unsigned version, bool keep_alive) {
   m.version(version);
@@ -45,7 +55,7 @@ void base_fields(Message& m) {
 
 Response html_response(http::status status, std::string body, const Request& req,
                        Route route) {
-  StringResponse m{status, req.version()};
+  auto m = reply<StringResponse>(status, req.version(), req);
   common_headers(m, req.version(), req.keep_alive());
   m.body() = std::move(body);
   m.prepare_payload();
@@ -53,7 +63,7 @@ Response html_response(http::status status, std::string body, const Request& req
 }
 
 Response text_response(std::string_view text, const Request& req, Route route) {
-  SpanResponse m{http::status::ok, req.version()};
+  auto m = reply<SpanResponse>(http::status::ok, req.version(), req);
   common_headers(m, req.version(), req.keep_alive());
   m.body() = {text.data(), text.size()};
   m.prepare_payload();
@@ -78,7 +88,7 @@ void static_headers(Message& m, const StaticFile& file) {
 Response static_response(StaticFile file, const Request& req) {
   const auto inm = req.find(http::field::if_none_match);
   if (inm != req.end() && etag_matches(inm->value(), file.etag)) {
-    StringResponse m{http::status::not_modified, req.version()};
+    auto m = reply<StringResponse>(http::status::not_modified, req.version(), req);
     common_headers(m, req.version(), req.keep_alive());
     base_fields(m);
     static_headers(m, file);
@@ -86,7 +96,7 @@ Response static_response(StaticFile file, const Request& req) {
   }
   const bool head = req.method() == http::verb::head;
   if (!file.file.is_open()) {
-    SpanResponse m{http::status::ok, req.version()};
+    auto m = reply<SpanResponse>(http::status::ok, req.version(), req);
     common_headers(m, req.version(), req.keep_alive());
     base_fields(m);
     static_headers(m, file);
@@ -94,7 +104,7 @@ Response static_response(StaticFile file, const Request& req) {
     m.prepare_payload();
     return Response{std::move(m), head, Route::static_file, {}};
   }
-  FileResponse m{http::status::ok, req.version()};
+  auto m = reply<FileResponse>(http::status::ok, req.version(), req);
   common_headers(m, req.version(), req.keep_alive());
   base_fields(m);
   static_headers(m, file);
@@ -188,7 +198,7 @@ Response Router::route(const Request& req, Random& rng) const {
   // The asterisk-form names the server itself and is only defined for OPTIONS (RFC 9112 §3.2.4).
   if (target == "*") {
     if (req.method() != http::verb::options) return error(http::status::bad_request, version);
-    StringResponse m{http::status::ok, version};
+    auto m = reply<StringResponse>(http::status::ok, version, req);
     common_headers(m, version, req.keep_alive());
     base_fields(m);
     m.set(http::field::allow, kAllow);

@@ -75,51 +75,86 @@ struct PeerPolicy {
   }
 };
 
+/// One worker's duplicate of one listening socket, with what its connections need.
 template <class Protocol>
-asio::awaitable<void> accept_loop(typename Protocol::acceptor& acceptor, SessionContext& ctx,
-                                  const Router& router, std::size_t listener, PeerPolicy policy) {
-  asio::steady_timer backoff(acceptor.get_executor());
-  auto last_warning = std::chrono::steady_clock::time_point{};
-  for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
-    if (!acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
-    if (ec) {
-      // Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS): the connection stays in the
-      // backlog. Retrying at once would spin a core, so pause briefly and warn once a second.
-      const auto now = std::chrono::steady_clock::now();
-      if (now - last_warning > std::chrono::seconds(1)) {
-        spdlog::warn("accept failed: {}; retrying in 50ms", ec.message());
-        last_warning = now;
-      }
-      backoff.expires_after(std::chrono::milliseconds(50));
-      co_await backoff.async_wait(use_tuple);
-      continue;
-    }
+struct Acceptor {
+  typename Protocol::acceptor socket;
+  const Router& router;
+  std::size_t listener;  ///< index into the server's listeners, for metrics
+  PeerPolicy policy;
+  bool take_backlog;  ///< at shutdown, serve what is already queued (false: leave it to systemd)
+  std::chrono::steady_clock::time_point last_warning{};
+
+  // Starts serving one freshly accepted connection, or turns it away.
+  void admit(typename Protocol::socket s, SessionContext& ctx) {
     if constexpr (std::is_same_v<Protocol, tcp>) {
       boost::system::error_code ignored;
-      socket.set_option(tcp::no_delay(true), ignored);
+      s.set_option(tcp::no_delay(true), ignored);
     } else {
-      if (!policy.allows(socket.native_handle())) {
-        spdlog::warn("refused {}: peer credentials not allowed", describe_peer(socket.native_handle()));
+      if (!policy.allows(s.native_handle())) {
+        spdlog::warn("refused {}: peer credentials not allowed", describe_peer(s.native_handle()));
         if (ctx.metrics) ctx.metrics->rejected[listener].add();
-        continue;  // the socket closes as it goes out of scope, unread
+        return;  // the socket closes as it goes out of scope, unread
       }
     }
     // Over the connection limit (shared out evenly between workers): turn the newcomer away at
     // once rather than let descriptors and memory run out for everyone.
     if (ctx.registry.size() >= ctx.connection_limit) {
-      const auto now = std::chrono::steady_clock::now();
-      if (now - last_warning > std::chrono::seconds(1)) {
-        spdlog::warn("connection limit ({}) reached; closing new connections", ctx.options.max_connections);
-        last_warning = now;
-      }
-      continue;
+      warn_at_most_every_second("connection limit ({}) reached; closing new connections",
+                                ctx.options.max_connections);
+      return;
     }
     if (ctx.metrics) ctx.metrics->accepted[listener].add();
-    std::string peer = describe_peer(socket.native_handle());
-    asio::co_spawn(acceptor.get_executor(),
-                   run_session<Protocol>(std::move(socket), std::move(peer), ctx, router, listener),
+    std::string peer = describe_peer(s.native_handle());
+    asio::co_spawn(socket.get_executor(),
+                   run_session<Protocol>(std::move(s), std::move(peer), ctx, router, listener),
                    log_failure);
+  }
+
+  // Shutdown: stop accepting. Connections already queued in a socket we created would be reset
+  // when it closes, though their clients may have sent a request already; once the file is gone
+  // no new one can arrive by path, so they are accepted now and each is answered what it has
+  // sent (a draining session serves what has arrived, then closes). A systemd socket's queue
+  // is left alone: it stays with systemd for our successor.
+  void stop(SessionContext& ctx) {
+    boost::system::error_code ec;
+    if (take_backlog && socket.is_open()) {
+      socket.non_blocking(true, ec);
+      for (int i = 0; i < 65536 && !ec; ++i) {
+        typename Protocol::socket s(socket.get_executor());
+        socket.accept(s, ec);
+        if (!ec) admit(std::move(s), ctx);
+      }
+    }
+    socket.close(ec);
+  }
+
+  template <class... Args>
+  void warn_at_most_every_second(spdlog::format_string_t<Args...> fmt, Args&&... args) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_warning < std::chrono::seconds(1)) return;
+    last_warning = now;
+    spdlog::warn(fmt, std::forward<Args>(args)...);
+  }
+};
+
+template <class Protocol>
+asio::awaitable<void> accept_loop(Acceptor<Protocol>& a, SessionContext& ctx) {
+  asio::steady_timer backoff(a.socket.get_executor());
+  for (;;) {
+    auto [ec, socket] = co_await a.socket.async_accept(use_tuple);
+    if (!ec) {
+      // Even when shutdown closed the acceptor meanwhile: the connection was accepted before
+      // that, and dropping it unread would reset a client that may have sent its request.
+      a.admit(std::move(socket), ctx);
+      continue;
+    }
+    if (!a.socket.is_open() || ec == asio::error::operation_aborted) co_return;
+    // Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS): the connection stays in the
+    // backlog. Retrying at once would spin a core, so pause briefly and warn once a second.
+    a.warn_at_most_every_second("accept failed: {}; retrying in 50ms", ec.message());
+    backoff.expires_after(std::chrono::milliseconds(50));
+    co_await backoff.async_wait(use_tuple);
   }
 }
 
@@ -146,7 +181,7 @@ std::chrono::steady_clock::duration sweep_tick(const Options& o) {
 struct Server::Worker {
   Worker(const Options& options, AccessLogSink* sink, WorkerMetrics* metrics)
       : ctx{options, Random::from_entropy(), std::nullopt, {}, {}, metrics,
-            (options.max_connections + options.threads - 1) / options.threads} {
+            (options.max_connections + options.threads - 1) / options.threads, {}} {
     if (sink) ctx.access_log.emplace(*sink, io.get_executor(), access_log_style(options));
     ctx.registry.on_drained([this] { sweeper.cancel(); });
     asio::co_spawn(io, sweep_loop(sweeper, ctx.registry, sweep_tick(options)), log_failure);
@@ -156,7 +191,7 @@ struct Server::Worker {
   asio::steady_timer sweeper{io};
   SessionContext ctx;
   // A list: accept loops hold references to their acceptor, which must never move.
-  std::list<std::variant<unix_stream::acceptor, tcp::acceptor>> acceptors;
+  std::list<std::variant<Acceptor<unix_stream>, Acceptor<tcp>>> acceptors;
   std::thread thread;
 };
 
@@ -192,20 +227,23 @@ void Server::start_workers() {
       const std::size_t listener = index++;
       const int fd = ::dup(l.fd);
       if (fd < 0) throw StartupError(errno_message("dup() of listener " + l.name, errno));
+      // Queued connections of a socket we created are served at shutdown; those of a
+      // systemd socket wait there for our successor.
+      const bool take_backlog = !l.from_systemd;
       if (l.is_unix) {
-        auto& a = w->acceptors.emplace_back(std::in_place_type<unix_stream::acceptor>, w->io,
-                                            unix_stream(), fd);
-        asio::co_spawn(w->io, accept_loop<unix_stream>(std::get<unix_stream::acceptor>(a), w->ctx, router,
-                                                       listener, policy),
-                       log_failure);
+        auto& a = std::get<Acceptor<unix_stream>>(w->acceptors.emplace_back(
+            std::in_place_type<Acceptor<unix_stream>>,
+            unix_stream::acceptor(w->io, unix_stream(), fd), router, listener, policy, take_backlog));
+        asio::co_spawn(w->io, accept_loop(a, w->ctx), log_failure);
       } else {
         sockaddr_storage ss{};
         socklen_t len = sizeof ss;
         ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-        auto& a = w->acceptors.emplace_back(std::in_place_type<tcp::acceptor>, w->io,
-                                            ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd);
-        asio::co_spawn(w->io, accept_loop<tcp>(std::get<tcp::acceptor>(a), w->ctx, router, listener, policy),
-                       log_failure);
+        auto& a = std::get<Acceptor<tcp>>(w->acceptors.emplace_back(
+            std::in_place_type<Acceptor<tcp>>,
+            tcp::acceptor(w->io, ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd), router,
+            listener, policy, take_backlog));
+        asio::co_spawn(w->io, accept_loop(a, w->ctx), log_failure);
       }
     }
     workers_.push_back(std::move(w));
@@ -262,31 +300,34 @@ int Server::run() {
   }
   control.run();
 
-  // 1. Stop accepting, in each worker's own thread, and close connections waiting idle.
   spdlog::info("received {}, shutting down (deadline {})", received == SIGINT ? "SIGINT" : "SIGTERM",
                format_duration(options_.shutdown_timeout));
   systemd::notify("STOPPING=1");
+  // 1. Remove the socket files we created (only if they are still ours): from now on no new
+  //    client finds us by path, and the backlogs can only shrink.
+  listeners_.remove_files();
+  // 2. Stop accepting, in each worker's own thread: serve what is queued in our own sockets'
+  //    backlogs, then close them; wake the connections waiting idle, so they close.
   std::latch stopped(static_cast<std::ptrdiff_t>(workers_.size()));
   for (auto& w : workers_) {
     asio::post(w->io, [&, worker = w.get()] {
       for (auto& a : worker->acceptors) {
-        std::visit([](auto& acceptor) {
-          boost::system::error_code ignored;
-          acceptor.close(ignored);
-        }, a);
+        std::visit([&](auto& acceptor) { acceptor.stop(worker->ctx); }, a);
       }
-      worker->ctx.registry.drain();
-      stopped.count_down();
+      // Posted, so it runs after the sessions just spawned for queued connections have started
+      // and registered: drain() must see them.
+      asio::post(worker->io, [&, worker] {
+        worker->ctx.registry.drain();
+        stopped.count_down();
+      });
     });
   }
   stopped.wait();
-  // 2. No worker accepts any more: close our listening sockets and remove the files we created
-  //    (only if they are still ours). Connections still queued in the backlog of a socket we
-  //    created are refused; with socket activation the socket stays with systemd, queued
-  //    connections wait for our successor, and nothing is lost.
+  // 3. Close our descriptors of the listening sockets. With socket activation the socket stays
+  //    with systemd, queued connections wait for our successor, and nothing is lost.
   listeners_.close();
 
-  // 3. Let requests in flight finish, up to the deadline.
+  // 4. Let requests in flight finish, up to the deadline.
   {
     std::unique_lock lock(done_mutex);
     if (!done_cv.wait_for(lock, options_.shutdown_timeout, [&] { return running == 0; })) {

@@ -23,6 +23,8 @@ class Server:
         self.stdout_path = os.path.join(workdir, f"stdout-{id(self)}.log")
         self.stderr_path = os.path.join(workdir, f"stderr-{id(self)}.log")
         full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        # Sanitizer settings pass through (the ThreadSanitizer run sets halt_on_error).
+        full_env.update({k: v for k, v in os.environ.items() if k.endswith("SAN_OPTIONS")})
         full_env.update(env or {})
         cmd = (wrapper or []) + [BINARY] + list(args)
         self.proc = subprocess.Popen(
@@ -95,6 +97,12 @@ def start(workdir):
     yield _start
     for s in servers:
         s.kill()
+    # A sanitizer report fails the test that provoked it, even when the process was killed or
+    # the report did not change its exit status.
+    for s in servers:
+        report = re.search(r"(WARNING|ERROR): \w*Sanitizer.*|runtime error: .*",
+                           s.stderr())
+        assert report is None, s.stderr()[report.start():report.start() + 4000]
 
 
 def unix_connect(path, timeout=10):
