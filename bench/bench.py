@@ -34,9 +34,11 @@ def sh(*cmd, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, **kw)
 
 
-def vm_rss_kib(pid):
+def vm_rss_kib(pid, field="VmRSS"):
+    """Resident memory of a process, KiB: VmRSS (all of it, shared library pages included) or
+    RssAnon (its own heap and stacks, what no other process shares)."""
     with open(f"/proc/{pid}/status") as f:
-        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+        return int(re.search(field + r":\s+(\d+)", f.read()).group(1))
 
 
 class Server:
@@ -248,6 +250,8 @@ def main():
             for name, s in running.items():
                 h2load(s.address, "/fact", 20000, 16)  # warm-up
                 results.setdefault("rss_idle_kib", {})[f"{name}/{kind}"] = s.rss_kib() if name != "nginx" else s.worker_rss_kib()
+                pid = s.pids()[-1]  # nginx: its worker
+                results.setdefault("rss_anon_idle_kib", {})[f"{name}/{kind}"] = vm_rss_kib(pid, "RssAnon")
             for c in concurrencies if kind == "unix" else [64]:
                 n = args.requests if c > 1 else args.requests // 4
                 for rep in range(args.reps):
@@ -274,6 +278,7 @@ def main():
                 s.stop()
 
     print("RSS idle (KiB):", results.get("rss_idle_kib"), flush=True)
+    print("RssAnon idle (KiB):", results.get("rss_anon_idle_kib"), flush=True)
     results["threads2"] = two_threads(work, args)
     print("req/s by --threads:", results["threads2"], flush=True)
     results["proxy"] = production_path(work, args)

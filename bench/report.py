@@ -84,12 +84,16 @@ def write(results, root):
         m = med.get(("printerfacts", "unix", 64, path))
         if m:
             lines.append(f"| `{path}` | {m['rps']:,.0f} | {m['cpu_us_per_req']:.2f} | {m['cpu_us_per_req'] / fact['cpu_us_per_req']:.2f} |")
-    lines += ["", "## Memory", "", "| server | RSS idle (KiB) | bytes per idle keep-alive connection (10,000 open) |", "|---|---|---|"]
+    lines += ["", "## Memory", "", "| server | RSS idle (KiB) | of which anonymous (KiB) | bytes per idle keep-alive connection (10,000 open) |", "|---|---|---|---|"]
     for s in ["printerfacts", "nginx", "hyper", "go", "floor"]:
         idle = results.get("rss_idle_kib", {}).get(f"{s}/unix")
+        anon = results.get("rss_anon_idle_kib", {}).get(f"{s}/unix")
         conn = results.get("idle_conns", {}).get(s, {}).get("bytes_per_conn")
-        lines.append(f"| {s} | {idle if idle is not None else '—'} | {f'{conn:,.0f}' if conn is not None else '—'} |")
-    lines += ["", "nginx's RSS is its worker's alone.", ""]
+        lines.append(f"| {s} | {idle if idle is not None else '—'} | {anon if anon is not None else '—'} | {f'{conn:,.0f}' if conn is not None else '—'} |")
+    lines += ["", "nginx's RSS is its worker's alone. RSS counts the pages of shared libraries a process has "
+              "touched (libc, libstdc++, and for printerfacts libsystemd and what it pulls in: libgcrypt, "
+              "liblzma, libzstd, liblz4, libcap), which every process using them shares from the page cache; "
+              "the anonymous part is the process's own memory.", ""]
     t2 = results.get("threads2", {})
     if t2:
         lines += ["## Two threads on two cores", "",

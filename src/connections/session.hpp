@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <charconv>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -40,64 +41,66 @@ inline unsigned status_for_read_error(const beast::error_code& ec, const Request
   return 0;
 }
 
-/// Writes the status line, the fixed head, the Date and the header fields of `m` into `out`, as
-/// they go on the wire. Beast's
-/// serializer does the same through several layers of buffer sequence adaptors; rendering the
-/// head into one reused string is several times cheaper, and the body is then sent from where it
-/// lies, in the same writev.
+/// Writes the status line, the fixed head, the Date, the header fields of `m` and its
+/// Content-Length into `out`, as they go on the wire. Beast's serializer does the same through
+/// several layers of buffer sequence adaptors; rendering the head into one reused string is
+/// several times cheaper, and the body is then sent from where it lies, in the same writev.
 template <class Message>
 void render_head(const Message& m, std::string_view fixed_head, std::string_view date, std::string& out) {
+  const auto put = [&out](std::string_view s) { out.append(s.data(), s.size()); };
   out.clear();
   const unsigned v = m.version();
-  out.append("HTTP/");
-  out.push_back(static_cast<char>('0' + v / 10));
-  out.push_back('.');
-  out.push_back(static_cast<char>('0' + v % 10));
-  out.push_back(' ');
-  char code[4] = {static_cast<char>('0' + m.result_int() / 100),
-                  static_cast<char>('0' + m.result_int() / 10 % 10),
-                  static_cast<char>('0' + m.result_int() % 10), ' '};
-  out.append(code, 4);
-  out.append(m.reason());
-  out.append("\r\n");
-  out.append(fixed_head);
-  out.append("Date: ").append(date).append("\r\n");
+  const unsigned code = m.result_int();
+  const char status_line[] = {'H', 'T', 'T', 'P', '/', static_cast<char>('0' + v / 10), '.',
+                              static_cast<char>('0' + v % 10), ' ',
+                              static_cast<char>('0' + code / 100),
+                              static_cast<char>('0' + code / 10 % 10),
+                              static_cast<char>('0' + code % 10), ' '};
+  out.append(status_line, sizeof status_line);
+  put(m.reason());
+  put("\r\n");
+  put(fixed_head);
+  put("Date: ");
+  put(date);
+  put("\r\n");
   for (const auto& field : m) {
-    out.append(field.name_string()).append(": ").append(field.value()).append("\r\n");
+    put(field.name_string());
+    put(": ");
+    put(field.value());
+    put("\r\n");
   }
-  out.append("\r\n");
+  if (const auto length = rendered_content_length(m)) {
+    char digits[20];
+    const auto end = std::to_chars(std::begin(digits), std::end(digits), *length).ptr;
+    put("Content-Length: ");
+    out.append(digits, end);
+    put("\r\n");
+  }
+  put("\r\n");
 }
 
+/// Sends a response whose body streams from a file, through Beast's serializer, which reads and
+/// sends it in chunks.
 template <class Socket>
-asio::awaitable<std::tuple<beast::error_code, std::size_t>> write_message(
-    Socket& socket, FileResponse& message, bool head_only, std::string_view,
-    std::string_view date, std::string&) {
+asio::awaitable<std::tuple<beast::error_code, std::size_t>> write_file(Socket& socket,
+                                                                      FileResponse& message,
+                                                                      bool head_only,
+                                                                      std::string_view date) {
   message.set(http::field::date, date);
-  // Files stream through Beast's serializer, which reads and sends them in chunks.
   http::response_serializer<http::file_body, Fields> serializer{message};
   if (head_only) co_return co_await http::async_write_header(socket, serializer, use_tuple);
   co_return co_await http::async_write(socket, serializer, use_tuple);
 }
 
-template <class Socket, class Body>
-asio::awaitable<std::tuple<beast::error_code, std::size_t>> write_message(
-    Socket& socket, http::response<Body, Fields>& message, bool head_only, std::string_view fixed_head,
-    std::string_view date, std::string& head) {
+/// Renders the head of an in-memory response into `head` and returns what goes on the wire:
+/// the head, then the body from where it lies (nothing for HEAD).
+template <class Body>
+std::array<asio::const_buffer, 2> wire_buffers(const http::response<Body, Fields>& message,
+                                               bool head_only, std::string_view fixed_head,
+                                               std::string_view date, std::string& head) {
   render_head(message, fixed_head, date, head);
   const auto& body = message.body();
-  const std::array<asio::const_buffer, 2> buffers{
-      asio::buffer(head), head_only ? asio::const_buffer() : asio::buffer(body.data(), body.size())};
-  // A response almost always fits the socket's send buffer: write it now, without suspending
-  // the coroutine or a trip through the event loop, and wait only for what did not fit.
-  beast::error_code ec;
-  const std::size_t total = asio::buffer_size(buffers);
-  const std::size_t sent = socket.write_some(buffers, ec);
-  if (!ec && sent == total) co_return std::tuple{ec, sent};
-  if (ec && ec != asio::error::would_block) co_return std::tuple{ec, std::size_t{0}};
-  beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(buffers);
-  rest.consume(sent);
-  auto [wec, more] = co_await asio::async_write(socket, rest, use_tuple);
-  co_return std::tuple{wec, sent + more};
+  return {asio::buffer(head), head_only ? asio::const_buffer() : asio::buffer(body.data(), body.size())};
 }
 
 /// Half-closes and then reads what the client may still be sending, for a bounded time, before
@@ -148,7 +151,7 @@ boost::asio::awaitable<void> run_session(typename Protocol::socket socket, std::
   } closed{ctx.metrics, listener};
   const Options& opts = ctx.options;
   beast::error_code nb_ec;
-  socket.non_blocking(true, nb_ec);  // for the write-now fast path in write_message
+  socket.non_blocking(true, nb_ec);  // for the write-now fast path below
   beast::flat_buffer buffer;
   std::string head;  // the response head, rendered here; reused by every response
   bool first = true;
@@ -215,7 +218,11 @@ boost::asio::awaitable<void> run_session(typename Protocol::socket socket, std::
       std::tie(read_ec, std::ignore) = co_await http::async_read_header(socket, buffer, parser, use_tuple);
     }
     std::optional<http::status> refused;
-    if (!read_ec) refused = check_request(parser.get());
+    if (!read_ec && !parser.is_done()) {
+      // A body follows: its framing is checked before it is read (the router checks every
+      // request again, for the usual bodiless ones that is the only check).
+      refused = check_request(parser.get());
+    }
     if (!read_ec && !refused && !parser.is_done()) {
       const auto& request_head = parser.get();
       if (request_head.version() >= 11 &&
@@ -243,11 +250,33 @@ boost::asio::awaitable<void> run_session(typename Protocol::socket socket, std::
     if (ctx.registry.draining()) res.keep_alive(false);
 
     entry.expires_after(opts.send_timeout);
-    auto [write_ec, written] = co_await std::visit(
-        [&](auto& m) {
-          return write_message(socket, m, res.head_only, res.fixed_head, ctx.date.now(), head);
-        },
-        res.message);
+    beast::error_code write_ec;
+    std::size_t written = 0;
+    if (auto* file = std::get_if<FileResponse>(&res.message)) {
+      std::tie(write_ec, written) = co_await write_file(socket, *file, res.head_only, ctx.date.now());
+    } else {
+      const auto buffers = std::visit(
+          [&](const auto& m) -> std::array<asio::const_buffer, 2> {
+            if constexpr (std::is_same_v<std::decay_t<decltype(m)>, FileResponse>) {
+              return {};
+            } else {
+              return wire_buffers(m, res.head_only, res.fixed_head, ctx.date.now(), head);
+            }
+          },
+          res.message);
+      // A response almost always fits the socket's send buffer: write it now, without
+      // suspending the coroutine or a trip through the event loop, and wait only for what did
+      // not fit (the socket is non-blocking).
+      written = socket.write_some(buffers, write_ec);
+      if (write_ec == asio::error::would_block) write_ec = {};
+      if (!write_ec && written < asio::buffer_size(buffers)) {
+        beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(buffers);
+        rest.consume(written);
+        auto [ec, more] = co_await asio::async_write(socket, rest, use_tuple);
+        write_ec = ec;
+        written += more;
+      }
+    }
 
     const auto took = Clock::now() - started;
     const auto& req = parser.get();

@@ -46,7 +46,11 @@ void AccessLog::record(const AccessRecord& r) {
   }
   const bool was_empty = buffer_.empty();
   const auto out = std::back_inserter(buffer_);
-  const double ms = std::chrono::duration<double, std::milli>(r.duration).count();
+  // Milliseconds with three decimals, from integer microseconds: formatting a double costs
+  // several times more, on every request.
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(r.duration).count();
+  const auto ms = us / 1000;
+  const auto frac = us % 1000;
   if (style_.json) {
     // {"time":"...","peer":"unix:pid=1,uid=0,gid=0","method":"GET","target":"/fact",
     //  "version":"1.1","status":200,"bytes":85,"duration_ms":0.042}
@@ -60,8 +64,8 @@ void AccessLog::record(const AccessRecord& r) {
     append_json_escaped(buffer_, r.method);
     buffer_.append("\",\"target\":\"");
     append_json_escaped(buffer_, r.target);
-    fmt::format_to(out, "\",\"version\":\"{}.{}\",\"status\":{},\"bytes\":{},\"duration_ms\":{:.3f}}}\n",
-                   r.version / 10, r.version % 10, r.status, r.bytes, ms);
+    fmt::format_to(out, "\",\"version\":\"{}.{}\",\"status\":{},\"bytes\":{},\"duration_ms\":{}.{:03}}}\n",
+                   r.version / 10, r.version % 10, r.status, r.bytes, ms, frac);
   } else {
     // 2026-11-28T04:15:17.123Z unix:pid=1,uid=0,gid=0 "GET /fact HTTP/1.1" 200 85 0.042ms
     if (style_.timestamps) fmt::format_to(out, "{}{:03}Z ", time_prefix_, ts.tv_nsec / 1000000);
@@ -69,8 +73,8 @@ void AccessLog::record(const AccessRecord& r) {
     append_log_escaped(buffer_, r.method);
     buffer_.push_back(' ');
     append_log_escaped(buffer_, r.target);
-    fmt::format_to(out, " HTTP/{}.{}\" {} {} {:.3f}ms\n", r.version / 10, r.version % 10, r.status,
-                   r.bytes, ms);
+    fmt::format_to(out, " HTTP/{}.{}\" {} {} {}.{:03}ms\n", r.version / 10, r.version % 10, r.status,
+                   r.bytes, ms, frac);
   }
   if (buffer_.size() >= 32 * 1024) {
     flush();

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
+#include <type_traits>
 #include <variant>
 
 #include <boost/beast/core/string.hpp>
@@ -36,6 +38,21 @@ constexpr std::string_view route_name(Route r) {
   return kNames[static_cast<std::size_t>(r)];
 }
 
+/// The Content-Length of a response with an in-memory body: its size. The connection renders it
+/// straight into the head (session_detail::render_head) instead of storing it as a field, which
+/// would cost a tree insertion per request. None for statuses without content (1xx, 204, 304)
+/// and for file bodies, whose field prepare_payload() sets for Beast's serializer.
+template <class Message>
+std::optional<std::uint64_t> rendered_content_length(const Message& m) {
+  if constexpr (std::is_same_v<typename Message::body_type, http::file_body>) {
+    return std::nullopt;
+  } else {
+    const unsigned status = m.result_int();
+    if (status < 200 || status == 204 || status == 304) return std::nullopt;
+    return m.body().size();
+  }
+}
+
 /// A complete answer to one request. The body types avoid copies: facts and embedded assets are
 /// sent straight from memory that outlives every connection, files from their descriptor.
 struct Response {
@@ -52,6 +69,10 @@ struct Response {
   /// The value of header `name` (case-insensitive), from the fields or the fixed head; empty
   /// when absent. For tests and diagnostics, not the hot path.
   std::string header(std::string_view name) const {
+    if (boost::beast::iequals(name, "content-length")) {
+      const auto length = std::visit([](const auto& m) { return rendered_content_length(m); }, message);
+      if (length) return std::to_string(*length);
+    }
     const std::string from_fields = std::visit(
         [name](const auto& m) {
           const auto it = m.find(name);
@@ -84,6 +105,7 @@ struct Response {
   std::uint64_t content_length() const {
     return std::visit(
         [](const auto& m) -> std::uint64_t {
+          if (const auto length = rendered_content_length(m)) return *length;
           const auto it = m.find(http::field::content_length);
           if (it == m.end()) return 0;
           std::uint64_t n = 0;

@@ -1,5 +1,7 @@
 #include "routing/router.hpp"
 
+#include <array>
+
 #include <boost/beast/core/string.hpp>
 #include <boost/url/parse.hpp>
 
@@ -42,7 +44,9 @@ Message reply(http::status status, unsigned version, const Request& req) {
 template <class Message>
 void common_headers(Message& m, unsigned version, bool keep_alive) {
   m.version(version);
-  m.keep_alive(keep_alive);
+  // A fresh message is persistent in HTTP/1.1 and not in 1.0 already; saying so again would
+  // only cost a search of its Connection field.
+  if (keep_alive != (version >= 11)) m.keep_alive(keep_alive);
 }
 
 // Headers every response carries, as fields: for the responses that have no fixed head
@@ -58,7 +62,6 @@ Response html_response(http::status status, std::string body, const Request& req
   auto m = reply<StringResponse>(status, req.version(), req);
   common_headers(m, req.version(), req.keep_alive());
   m.body() = std::move(body);
-  m.prepare_payload();
   return Response{std::move(m), req.method() == http::verb::head, route, kHtmlHead};
 }
 
@@ -66,7 +69,6 @@ Response text_response(std::string_view text, const Request& req, Route route) {
   auto m = reply<SpanResponse>(http::status::ok, req.version(), req);
   common_headers(m, req.version(), req.keep_alive());
   m.body() = {text.data(), text.size()};
-  m.prepare_payload();
   return Response{std::move(m), req.method() == http::verb::head, route, kTextHead};
 }
 
@@ -101,7 +103,6 @@ Response static_response(StaticFile file, const Request& req) {
     base_fields(m);
     static_headers(m, file);
     m.body() = {file.embedded.data(), file.embedded.size()};
-    m.prepare_payload();
     return Response{std::move(m), head, Route::static_file, {}};
   }
   auto m = reply<FileResponse>(http::status::ok, req.version(), req);
@@ -115,6 +116,26 @@ Response static_response(StaticFile file, const Request& req) {
   return Response{std::move(m), head, Route::static_file, {}};
 }
 
+// The common Host: a name or IPv4 address with an optional port (letters, digits, '.', '-',
+// at most one ':'), checked with a table instead of the full authority grammar.
+bool is_plain_host(std::string_view host) {
+  static constexpr auto kAllowed = [] {
+    std::array<bool, 256> t{};
+    for (unsigned char c = 'a'; c <= 'z'; ++c) t[c] = true;
+    for (unsigned char c = 'A'; c <= 'Z'; ++c) t[c] = true;
+    for (unsigned char c = '0'; c <= '9'; ++c) t[c] = true;
+    t['.'] = t['-'] = t[':'] = true;
+    return t;
+  }();
+  if (host.empty()) return true;  // empty is allowed by RFC 9112 §3.2 (no authority)
+  int colons = 0;
+  for (const char c : host) {
+    if (!kAllowed[static_cast<unsigned char>(c)]) return false;
+    colons += c == ':';
+  }
+  return colons <= 1;
+}
+
 }  // namespace
 
 std::optional<http::status> check_request(const Request& req) {
@@ -123,28 +144,31 @@ std::optional<http::status> check_request(const Request& req) {
   // would be answered as 1.1 (minor versions are compatible).
   if (req.version() >= 20) return http::status::http_version_not_supported;
 
-  // A bound on the number of fields, as Envoy (100) and h2o do; a large count of tiny fields is
-  // cheap to send and costly to store.
-  std::size_t fields = 0;
-  for (auto it = req.begin(); it != req.end(); ++it) {
+  // One pass over the fields: the count, and the few that decide how the request is framed and
+  // addressed (a tree lookup per field would cost more than the whole pass).
+  std::size_t fields = 0, hosts = 0, lengths = 0, codings = 0;
+  std::string_view host;
+  const Fields::value_type* expect = nullptr;
+  for (const auto& f : req) {
+    // A bound on the number of fields, as Envoy (100) and h2o do; a large count of tiny fields
+    // is cheap to send and costly to store.
     if (++fields > kMaxHeaderFields) return http::status::request_header_fields_too_large;
+    switch (f.name()) {
+      case http::field::host: ++hosts, host = f.value(); break;
+      case http::field::content_length: ++lengths; break;
+      case http::field::transfer_encoding: ++codings; break;
+      case http::field::expect: if (expect == nullptr) expect = &f; break;
+      default: break;
+    }
   }
 
   // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without exactly one Host, or
   // with an invalid one. It must be an authority without user information.
-  const auto hosts = req.count(http::field::host);
   if (hosts > 1 || (hosts == 0 && req.version() >= 11)) return http::status::bad_request;
-  if (hosts == 1) {
-    const std::string_view host = req[http::field::host];
-    // The common case, a plain name or IPv4 address with an optional port, is checked here;
-    // anything else (IPv6 literals, percent-encoding, oddities) goes to the full parser.
-    const bool plain = !host.empty() && host.find_first_not_of(
-        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:") == std::string_view::npos &&
-        host.find(':') == host.rfind(':');
-    if (!plain && !host.empty()) {
-      const auto authority = boost::urls::parse_authority(host);
-      if (!authority || authority->has_userinfo()) return http::status::bad_request;
-    }
+  if (hosts == 1 && !is_plain_host(host)) {
+    // IPv6 literals, percent-encoding and oddities go to the full parser.
+    const auto authority = boost::urls::parse_authority(host);
+    if (!authority || authority->has_userinfo()) return http::status::bad_request;
   }
 
   // Framing. A message with both Content-Length and Transfer-Encoding is a classic smuggling
@@ -152,13 +176,11 @@ std::optional<http::status> check_request(const Request& req) {
   // other header). Beast parses a Transfer-Encoding that does not end in "chunked" as having no
   // body, which would leave the real body to be read as the next request: RFC 9112 §6.3 requires
   // 400 and closing. Transfer-Encoding is not defined for HTTP/1.0 either.
-  const bool te = req.count(http::field::transfer_encoding) > 0;
-  if (te && req.count(http::field::content_length) > 0) return http::status::bad_request;
-  if (te && (req.version() < 11 || !req.chunked())) return http::status::bad_request;
+  if (codings > 0 && lengths > 0) return http::status::bad_request;
+  if (codings > 0 && (req.version() < 11 || !req.chunked())) return http::status::bad_request;
 
   // The only expectation defined is 100-continue (RFC 9110 §10.1.1); anything else is 417.
-  const auto expect = req.find(http::field::expect);
-  if (expect != req.end() && req.version() >= 11 &&
+  if (expect != nullptr && req.version() >= 11 &&
       !boost::beast::iequals(expect->value(), "100-continue")) {
     return http::status::expectation_failed;
   }
@@ -186,7 +208,6 @@ Response Router::error(http::status status, unsigned version) {
   StringResponse m{status, version};
   common_headers(m, version, false);
   m.body() = render_error(static_cast<unsigned>(status), http::obsolete_reason(status));
-  m.prepare_payload();
   return Response{std::move(m), false, Route::bad_request, kHtmlHead};
 }
 
@@ -202,7 +223,6 @@ Response Router::route(const Request& req, Random& rng) const {
     common_headers(m, version, req.keep_alive());
     base_fields(m);
     m.set(http::field::allow, kAllow);
-    m.prepare_payload();
     return Response{std::move(m), false, Route::not_found, {}};
   }
   // Origin-form ("/path?query") is what clients send to a server; absolute-form

@@ -187,7 +187,10 @@ struct Server::Worker {
     asio::co_spawn(io, sweep_loop(sweeper, ctx.registry, sweep_tick(options)), log_failure);
   }
 
-  asio::io_context io{1};
+  // One thread runs this context, and only that thread touches its sockets (shutdown steps are
+  // posted to it), so socket operations need no lock; posting from other threads still takes
+  // the scheduler's.
+  asio::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   asio::steady_timer sweeper{io};
   SessionContext ctx;
   // A list: accept loops hold references to their acceptor, which must never move.
