@@ -141,6 +141,9 @@ def h2load(address, path, n, c, log=None):
     else:
         cmd += [f"{base}{path}"]
     if log:
+        # h2load appends to its log file: start each measurement with an empty one.
+        if os.path.exists(log):
+            os.unlink(log)
         cmd += ["--log-file", log]
     r = sh(*cmd, timeout=600)
     m = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", r.stdout)

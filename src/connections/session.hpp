@@ -207,7 +207,6 @@ boost::asio::awaitable<void> run_session(typename Protocol::socket socket, std::
 
     // The head first: a request whose framing cannot be trusted is refused before its body is
     // read, and a client that asked for 100-continue gets it before sending the body.
-    Response res;
     beast::error_code read_ec;
     // Usually the whole head is in the buffer already: parse it in place, and go back to the
     // event loop only when more bytes are needed.
@@ -235,18 +234,15 @@ boost::asio::awaitable<void> run_session(typename Protocol::socket socket, std::
       std::tie(read_ec, std::ignore) = co_await http::async_read(socket, buffer, parser, use_tuple);
     }
 
-    if (read_ec) {
-      const unsigned status = status_for_read_error(read_ec, parser.get());
-      if (status == 0) {
-        if (ctx.metrics) ctx.metrics->finished.add();  // abandoned: no longer in flight
-        break;
-      }
-      res = Router::error(static_cast<http::status>(status), 11);
-    } else if (refused) {
-      res = Router::error(*refused, parser.get().version() == 10 ? 10 : 11);
-    } else {
-      res = router.route(parser.get(), ctx.rng);
+    const unsigned read_status = read_ec ? status_for_read_error(read_ec, parser.get()) : 0;
+    if (read_ec && read_status == 0) {
+      if (ctx.metrics) ctx.metrics->finished.add();  // abandoned: no longer in flight
+      break;
     }
+    // Built in place (no move-assignment of the message variant on every request).
+    Response res = read_ec   ? Router::error(static_cast<http::status>(read_status), 11)
+                   : refused ? Router::error(*refused, parser.get().version() == 10 ? 10 : 11)
+                             : router.route(parser.get(), ctx.rng);
     if (ctx.registry.draining()) res.keep_alive(false);
 
     entry.expires_after(opts.send_timeout);
