@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <charconv>
 #include <cstdint>
 #include <iterator>
@@ -24,41 +25,86 @@ void AccessLogSink::write(std::string_view lines) {
   }
 }
 
-void append_log_escaped(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::size_t clean = 0;  // start of the run of bytes that need no escaping
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
-      out.append(text.data() + clean, i - clean);
-      const char esc[4] = {'\\', 'x', kHex[c >> 4], kHex[c & 15]};
-      out.append(esc, 4);
-      clean = i + 1;
-    }
-  }
-  out.append(text.data() + clean, text.size() - clean);
-}
-
-
 namespace {
 
-void append_uint(std::string& out, std::uint64_t v) {
-  char digits[20];
-  const auto end = std::to_chars(std::begin(digits), std::end(digits), v).ptr;
-  out.append(digits, end);
-}
+// Writes a line into memory reserved beforehand (AccessLog::record computes the worst case), so
+// each piece is a copy, not a call with a capacity check.
+class LineWriter {
+ public:
+  explicit LineWriter(char* p) : p_(p) {}
+  char* end() const { return p_; }
 
-// Three digits, zero-padded: milliseconds of a second, microseconds of a millisecond.
-void append_3digits(std::string& out, unsigned v) {
-  const char d[3] = {static_cast<char>('0' + v / 100), static_cast<char>('0' + v / 10 % 10),
-                     static_cast<char>('0' + v % 10)};
-  out.append(d, 3);
-}
+  LineWriter& operator<<(std::string_view s) {
+    std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+    return *this;
+  }
+  LineWriter& operator<<(char c) {
+    *p_++ = c;
+    return *this;
+  }
+  LineWriter& number(std::uint64_t v) {
+    p_ = std::to_chars(p_, p_ + 20, v).ptr;
+    return *this;
+  }
+  // Three digits, zero-padded: milliseconds of a second, microseconds of a millisecond.
+  LineWriter& digits3(unsigned v) {
+    p_[0] = static_cast<char>('0' + v / 100);
+    p_[1] = static_cast<char>('0' + v / 10 % 10);
+    p_[2] = static_cast<char>('0' + v % 10);
+    p_ += 3;
+    return *this;
+  }
+  // A count of thousandths as a decimal with three places: 42 -> "0.042".
+  LineWriter& thousandths(std::uint64_t v) {
+    number(v / 1000) << '.';
+    return digits3(static_cast<unsigned>(v % 1000));
+  }
+  // Control bytes, non-ASCII, quotes and backslashes as \xHH (at most 4 bytes out per byte in).
+  LineWriter& log_escaped(std::string_view text) {
+    for (const char ch : text) {
+      const auto c = static_cast<unsigned char>(ch);
+      if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+        *p_++ = '\\';
+        *p_++ = 'x';
+        *p_++ = kHex[c >> 4];
+        *p_++ = kHex[c & 15];
+      } else {
+        *p_++ = ch;
+      }
+    }
+    return *this;
+  }
+  // JSON string content: \" \\ and \u00XX for other control or non-ASCII bytes (at most 6 out
+  // per byte in).
+  LineWriter& json_escaped(std::string_view text) {
+    for (const char ch : text) {
+      const auto c = static_cast<unsigned char>(ch);
+      if (c == '"' || c == '\\') {
+        *p_++ = '\\';
+        *p_++ = ch;
+      } else if (c < 0x20 || c >= 0x7f) {
+        // Bytes, not code points: a target is not necessarily UTF-8, and each byte must survive.
+        *this << "\\u00";
+        *p_++ = kHex[c >> 4];
+        *p_++ = kHex[c & 15];
+      } else {
+        *p_++ = ch;
+      }
+    }
+    return *this;
+  }
+
+ private:
+  static constexpr char kHex[] = "0123456789abcdef";
+  char* p_;
+};
 
 }  // namespace
 
-// Formatted by hand, not with fmt: this runs on every request, and format_to into a string
-// through a back_inserter cost more instructions than the rest of a /fact request.
+// Written by hand into reserved memory, not with fmt: this runs on every request, and
+// fmt::format_to into a string through a back_inserter cost more instructions than the rest of
+// a /fact request.
 void AccessLog::record(const AccessRecord& r) {
   timespec ts{};
   ::clock_gettime(CLOCK_REALTIME, &ts);
@@ -75,52 +121,41 @@ void AccessLog::record(const AccessRecord& r) {
       std::chrono::duration_cast<std::chrono::microseconds>(r.duration).count());
   const char version[3] = {static_cast<char>('0' + r.version / 10), '.',
                            static_cast<char>('0' + r.version % 10)};
-  std::string& out = buffer_;
+  // The longest line these fields can make: fixed text and numbers, plus every escaped byte
+  // at its longest.
+  const std::size_t worst = 192 + sizeof time_prefix_ + 6 * (r.peer.size() + r.method.size() + r.target.size());
+  const std::size_t start = buffer_.size();
+  buffer_.resize(start + worst);
+  LineWriter w(buffer_.data() + start);
   if (style_.json) {
     // {"time":"...","peer":"unix:pid=1,uid=0,gid=0","method":"GET","target":"/fact",
     //  "version":"1.1","status":200,"bytes":85,"duration_ms":0.042}
-    out.push_back('{');
+    w << '{';
     if (style_.timestamps) {
-      out.append("\"time\":\"").append(time_prefix_);
-      append_3digits(out, millis);
-      out.append("Z\",");
+      w << "\"time\":\"" << time_prefix_;
+      w.digits3(millis) << "Z\",";
     }
-    out.append("\"peer\":\"");
-    append_json_escaped(out, r.peer);
-    out.append("\",\"method\":\"");
-    append_json_escaped(out, r.method);
-    out.append("\",\"target\":\"");
-    append_json_escaped(out, r.target);
-    out.append("\",\"version\":\"").append(version, 3).append("\",\"status\":");
-    append_uint(out, r.status);
-    out.append(",\"bytes\":");
-    append_uint(out, r.bytes);
-    out.append(",\"duration_ms\":");
-    append_uint(out, us / 1000);
-    out.push_back('.');
-    append_3digits(out, static_cast<unsigned>(us % 1000));
-    out.append("}\n");
+    w << "\"peer\":\"";
+    w.json_escaped(r.peer) << "\",\"method\":\"";
+    w.json_escaped(r.method) << "\",\"target\":\"";
+    w.json_escaped(r.target) << "\",\"version\":\"" << std::string_view(version, 3) << "\",\"status\":";
+    w.number(r.status) << ",\"bytes\":";
+    w.number(r.bytes) << ",\"duration_ms\":";
+    w.thousandths(us) << "}\n";
   } else {
     // 2026-11-28T04:15:17.123Z unix:pid=1,uid=0,gid=0 "GET /fact HTTP/1.1" 200 85 0.042ms
     if (style_.timestamps) {
-      out.append(time_prefix_);
-      append_3digits(out, millis);
-      out.append("Z ");
+      w << time_prefix_;
+      w.digits3(millis) << "Z ";
     }
-    out.append(r.peer).append(" \"");
-    append_log_escaped(out, r.method);
-    out.push_back(' ');
-    append_log_escaped(out, r.target);
-    out.append(" HTTP/").append(version, 3).append("\" ");
-    append_uint(out, r.status);
-    out.push_back(' ');
-    append_uint(out, r.bytes);
-    out.push_back(' ');
-    append_uint(out, us / 1000);
-    out.push_back('.');
-    append_3digits(out, static_cast<unsigned>(us % 1000));
-    out.append("ms\n");
+    w << r.peer << " \"";
+    w.log_escaped(r.method) << ' ';
+    w.log_escaped(r.target) << " HTTP/" << std::string_view(version, 3) << "\" ";
+    w.number(r.status) << ' ';
+    w.number(r.bytes) << ' ';
+    w.thousandths(us) << "ms\n";
   }
+  buffer_.resize(static_cast<std::size_t>(w.end() - buffer_.data()));
   if (buffer_.size() >= 32 * 1024) {
     flush();
   } else if (was_empty) {
@@ -129,20 +164,11 @@ void AccessLog::record(const AccessRecord& r) {
 }
 
 void append_json_escaped(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(ch);
-    } else if (c < 0x20 || c >= 0x7f) {
-      // Bytes, not code points: a target is not necessarily UTF-8, and each byte must survive.
-      const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
-      out.append(esc, 6);
-    } else {
-      out.push_back(ch);
-    }
-  }
+  const std::size_t start = out.size();
+  out.resize(start + 6 * text.size());
+  LineWriter w(out.data() + start);
+  w.json_escaped(text);
+  out.resize(static_cast<std::size_t>(w.end() - out.data()));
 }
 
 void AccessLog::flush() {

@@ -66,8 +66,4 @@ class AccessLog {
 /// bytes of invalid UTF-8 as \u00XX so the line always parses.
 void append_json_escaped(std::string& out, std::string_view text);
 
-/// Appends `text` with bytes that could forge a log line or break a parser (control bytes,
-/// '"', '\\', non-ASCII) written as \xHH.
-void append_log_escaped(std::string& out, std::string_view text);
-
 }  // namespace printerfacts
