@@ -84,13 +84,16 @@ def write(results, root):
         m = med.get(("printerfacts", "unix", 64, path))
         if m:
             lines.append(f"| `{path}` | {m['rps']:,.0f} | {m['cpu_us_per_req']:.2f} | {m['cpu_us_per_req'] / fact['cpu_us_per_req']:.2f} |")
-    lines += ["", "## Memory", "", "| server | RSS idle (KiB) | of which anonymous (KiB) | bytes per idle keep-alive connection (10,000 open) |", "|---|---|---|---|"]
+    lines += ["", "## Memory", "", "| server | RSS idle (KiB) | of which anonymous (KiB) | RSS under load, c=256 (KiB) | bytes per idle keep-alive connection (10,000 open) |", "|---|---|---|---|---|"]
     for s in ["printerfacts", "nginx", "hyper", "go", "floor"]:
         idle = results.get("rss_idle_kib", {}).get(f"{s}/unix")
         anon = results.get("rss_anon_idle_kib", {}).get(f"{s}/unix")
+        loaded = med.get((s, "unix", 256, "/fact"), {}).get("rss_kib")
         conn = results.get("idle_conns", {}).get(s, {}).get("bytes_per_conn")
-        lines.append(f"| {s} | {idle if idle is not None else '—'} | {anon if anon is not None else '—'} | {f'{conn:,.0f}' if conn is not None else '—'} |")
-    lines += ["", "nginx's RSS is its worker's alone. RSS counts the pages of shared libraries a process has "
+        dash = "—"
+        lines.append(f"| {s} | {idle if idle is not None else dash} | {anon if anon is not None else dash} | "
+                     f"{f'{loaded:.0f}' if loaded is not None else dash} | {f'{conn:,.0f}' if conn is not None else dash} |")
+    lines += ["", "nginx's idle RSS is its worker's alone (under load: master and worker). RSS counts the pages of shared libraries a process has "
               "touched (libc, libstdc++, and for printerfacts libsystemd and what it pulls in: libgcrypt, "
               "liblzma, libzstd, liblz4, libcap), which every process using them shares from the page cache; "
               "the anonymous part is the process's own memory.", ""]
