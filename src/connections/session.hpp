@@ -3,7 +3,6 @@
 #pragma once
 
 #include <array>
-#include <charconv>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -18,6 +17,7 @@
 
 #include "connections/session_context.hpp"
 #include "routing/response.hpp"
+#include "util/line_writer.hpp"
 
 namespace printerfacts {
 
@@ -47,36 +47,22 @@ inline unsigned status_for_read_error(const beast::error_code& ec, const Request
 /// several times cheaper, and the body is then sent from where it lies, in the same writev.
 template <class Message>
 void render_head(const Message& m, std::string_view fixed_head, std::string_view date, std::string& out) {
-  const auto put = [&out](std::string_view s) { out.append(s.data(), s.size()); };
-  out.clear();
+  const std::string_view reason = m.reason();
+  std::size_t worst = 64 + reason.size() + fixed_head.size() + date.size();
+  for (const auto& field : m) worst += field.name_string().size() + field.value().size() + 4;
+  out.resize(worst);  // capacity stays between requests: no allocation once warm
+  LineWriter w(out.data());
   const unsigned v = m.version();
   const unsigned code = m.result_int();
-  const char status_line[] = {'H', 'T', 'T', 'P', '/', static_cast<char>('0' + v / 10), '.',
-                              static_cast<char>('0' + v % 10), ' ',
-                              static_cast<char>('0' + code / 100),
-                              static_cast<char>('0' + code / 10 % 10),
-                              static_cast<char>('0' + code % 10), ' '};
-  out.append(status_line, sizeof status_line);
-  put(m.reason());
-  put("\r\n");
-  put(fixed_head);
-  put("Date: ");
-  put(date);
-  put("\r\n");
-  for (const auto& field : m) {
-    put(field.name_string());
-    put(": ");
-    put(field.value());
-    put("\r\n");
-  }
+  w << "HTTP/" << static_cast<char>('0' + v / 10) << '.' << static_cast<char>('0' + v % 10) << ' ';
+  w.digits3(code) << ' ' << reason << "\r\n" << fixed_head << "Date: " << date << "\r\n";
+  for (const auto& field : m) w << field.name_string() << ": " << field.value() << "\r\n";
   if (const auto length = rendered_content_length(m)) {
-    char digits[20];
-    const auto end = std::to_chars(std::begin(digits), std::end(digits), *length).ptr;
-    put("Content-Length: ");
-    out.append(digits, end);
-    put("\r\n");
+    w << "Content-Length: ";
+    w.number(*length) << "\r\n";
   }
-  put("\r\n");
+  w << "\r\n";
+  out.resize(static_cast<std::size_t>(w.end() - out.data()));
 }
 
 /// Sends a response whose body streams from a file, through Beast's serializer, which reads and

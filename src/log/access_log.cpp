@@ -3,13 +3,12 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
-#include <charconv>
 #include <cstdint>
-#include <iterator>
 #include <ctime>
 
 #include <boost/asio/post.hpp>
+
+#include "util/line_writer.hpp"
 
 namespace printerfacts {
 
@@ -24,83 +23,6 @@ void AccessLogSink::write(std::string_view lines) {
     lines.remove_prefix(static_cast<std::size_t>(n));
   }
 }
-
-namespace {
-
-// Writes a line into memory reserved beforehand (AccessLog::record computes the worst case), so
-// each piece is a copy, not a call with a capacity check.
-class LineWriter {
- public:
-  explicit LineWriter(char* p) : p_(p) {}
-  char* end() const { return p_; }
-
-  LineWriter& operator<<(std::string_view s) {
-    std::memcpy(p_, s.data(), s.size());
-    p_ += s.size();
-    return *this;
-  }
-  LineWriter& operator<<(char c) {
-    *p_++ = c;
-    return *this;
-  }
-  LineWriter& number(std::uint64_t v) {
-    p_ = std::to_chars(p_, p_ + 20, v).ptr;
-    return *this;
-  }
-  // Three digits, zero-padded: milliseconds of a second, microseconds of a millisecond.
-  LineWriter& digits3(unsigned v) {
-    p_[0] = static_cast<char>('0' + v / 100);
-    p_[1] = static_cast<char>('0' + v / 10 % 10);
-    p_[2] = static_cast<char>('0' + v % 10);
-    p_ += 3;
-    return *this;
-  }
-  // A count of thousandths as a decimal with three places: 42 -> "0.042".
-  LineWriter& thousandths(std::uint64_t v) {
-    number(v / 1000) << '.';
-    return digits3(static_cast<unsigned>(v % 1000));
-  }
-  // Control bytes, non-ASCII, quotes and backslashes as \xHH (at most 4 bytes out per byte in).
-  LineWriter& log_escaped(std::string_view text) {
-    for (const char ch : text) {
-      const auto c = static_cast<unsigned char>(ch);
-      if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
-        *p_++ = '\\';
-        *p_++ = 'x';
-        *p_++ = kHex[c >> 4];
-        *p_++ = kHex[c & 15];
-      } else {
-        *p_++ = ch;
-      }
-    }
-    return *this;
-  }
-  // JSON string content: \" \\ and \u00XX for other control or non-ASCII bytes (at most 6 out
-  // per byte in).
-  LineWriter& json_escaped(std::string_view text) {
-    for (const char ch : text) {
-      const auto c = static_cast<unsigned char>(ch);
-      if (c == '"' || c == '\\') {
-        *p_++ = '\\';
-        *p_++ = ch;
-      } else if (c < 0x20 || c >= 0x7f) {
-        // Bytes, not code points: a target is not necessarily UTF-8, and each byte must survive.
-        *this << "\\u00";
-        *p_++ = kHex[c >> 4];
-        *p_++ = kHex[c & 15];
-      } else {
-        *p_++ = ch;
-      }
-    }
-    return *this;
-  }
-
- private:
-  static constexpr char kHex[] = "0123456789abcdef";
-  char* p_;
-};
-
-}  // namespace
 
 // Written by hand into reserved memory, not with fmt: this runs on every request, and
 // fmt::format_to into a string through a back_inserter cost more instructions than the rest of

@@ -57,19 +57,41 @@ void base_fields(Message& m) {
   m.set("X-Content-Type-Options", "nosniff");
 }
 
+// Whether the connection stays open after this request (RFC 9112 §9.3). Without a Connection
+// field, the usual case, the version decides; looking at the few fields costs less than
+// Beast's search of its field tree.
+bool wants_keep_alive(const Request& req) {
+  for (const auto& f : req) {
+    if (f.name() == http::field::connection) return req.keep_alive();
+  }
+  return req.version() >= 11;
+}
+
+// A response of type Message built where it will live, inside the Response (its fields are not
+// moved on the way), with fields allocated where the request's are; `fill` sets the body.
+template <class Message, class Fill>
+Response respond(http::status status, const Request& req, Route route, std::string_view fixed_head,
+                 Fill fill) {
+  Response r{decltype(Response::message)(std::in_place_type<Message>, std::piecewise_construct,
+                                         std::make_tuple(), std::make_tuple(req.get_allocator())),
+             req.method() == http::verb::head, route, fixed_head};
+  auto& m = std::get<Message>(r.message);
+  m.result(status);
+  common_headers(m, req.version(), wants_keep_alive(req));
+  fill(m);
+  return r;
+}
+
 Response html_response(http::status status, std::string body, const Request& req,
                        Route route) {
-  auto m = reply<StringResponse>(status, req.version(), req);
-  common_headers(m, req.version(), req.keep_alive());
-  m.body() = std::move(body);
-  return Response{std::move(m), req.method() == http::verb::head, route, kHtmlHead};
+  return respond<StringResponse>(status, req, route, kHtmlHead,
+                                 [&body](StringResponse& m) { m.body() = std::move(body); });
 }
 
 Response text_response(std::string_view text, const Request& req, Route route) {
-  auto m = reply<SpanResponse>(http::status::ok, req.version(), req);
-  common_headers(m, req.version(), req.keep_alive());
-  m.body() = {text.data(), text.size()};
-  return Response{std::move(m), req.method() == http::verb::head, route, kTextHead};
+  return respond<SpanResponse>(http::status::ok, req, route, kTextHead, [text](SpanResponse& m) {
+    m.body() = {text.data(), text.size()};
+  });
 }
 
 Response method_not_allowed(const Request& req, Route route) {
@@ -91,7 +113,7 @@ Response static_response(StaticFile file, const Request& req) {
   const auto inm = req.find(http::field::if_none_match);
   if (inm != req.end() && etag_matches(inm->value(), file.etag)) {
     auto m = reply<StringResponse>(http::status::not_modified, req.version(), req);
-    common_headers(m, req.version(), req.keep_alive());
+    common_headers(m, req.version(), wants_keep_alive(req));
     base_fields(m);
     static_headers(m, file);
     return Response{std::move(m), true, Route::static_file, {}};
@@ -99,14 +121,14 @@ Response static_response(StaticFile file, const Request& req) {
   const bool head = req.method() == http::verb::head;
   if (!file.file.is_open()) {
     auto m = reply<SpanResponse>(http::status::ok, req.version(), req);
-    common_headers(m, req.version(), req.keep_alive());
+    common_headers(m, req.version(), wants_keep_alive(req));
     base_fields(m);
     static_headers(m, file);
     m.body() = {file.embedded.data(), file.embedded.size()};
     return Response{std::move(m), head, Route::static_file, {}};
   }
   auto m = reply<FileResponse>(http::status::ok, req.version(), req);
-  common_headers(m, req.version(), req.keep_alive());
+  common_headers(m, req.version(), wants_keep_alive(req));
   base_fields(m);
   static_headers(m, file);
   boost::beast::error_code ec;
@@ -220,7 +242,7 @@ Response Router::route(const Request& req, Random& rng) const {
   if (target == "*") {
     if (req.method() != http::verb::options) return error(http::status::bad_request, version);
     auto m = reply<StringResponse>(http::status::ok, version, req);
-    common_headers(m, version, req.keep_alive());
+    common_headers(m, version, wants_keep_alive(req));
     base_fields(m);
     m.set(http::field::allow, kAllow);
     return Response{std::move(m), false, Route::not_found, {}};
