@@ -126,7 +126,7 @@ def write(results, root):
                         ("callgrind.txt", "Instructions per /fact request (callgrind)")]:
         path = os.path.join(root, "bench", "out", name)
         if os.path.exists(path):
-            text = [l for l in open(path).read().splitlines() if l.startswith(("BM_", "instructions", "Benchmark"))]
+            text = [l for l in open(path).read().splitlines() if l.startswith(("BM_", "instructions", "server instructions", "Benchmark"))]
             lines += [f"## {title}", "", "```", *text, "```", ""]
     lines += ["## Ratios (c=64, Unix socket)", ""]
     ratio_lines = []

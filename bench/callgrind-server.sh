@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Instructions per /fact request in the real server: its worker thread under callgrind, one
+# thread, over the Unix socket, with h2load as the client. Everything the worker runs counts
+# (reading, parsing, routing, writing, Asio's event loop), the kernel does not. Start-up and
+# shutdown are cancelled out by serving 2,000 and 22,000 requests and dividing the difference
+# by 20,000.
+#   bench/callgrind-server.sh              access log off
+#   bench/callgrind-server.sh --log        access log on (to /dev/null) and metrics on
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=$PWD/build/release/printerfacts
+extra=(--access-log off)
+label="access log off"
+if [[ "${1:-}" == "--log" ]]; then
+  extra=(--metrics-listen unix:METRICS)
+  label="access log and metrics on"
+fi
+
+work=$(mktemp -d /tmp/pf-cg.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+count() {
+  local out=$work/callgrind.out sock=$work/pf.sock
+  rm -f "$out" "$sock"
+  local args=("${extra[@]/METRICS/$work/metrics.sock}")
+  valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --threads 1 --listen "unix:$sock" \
+    "${args[@]}" >/dev/null 2>&1 &
+  local pid=$!
+  for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.1; done
+  h2load --h1 -B "unix:$sock" -n "$1" -c 16 http://localhost/fact >/dev/null
+  kill -TERM "$pid"
+  wait "$pid" || true
+  # The worker thread's whole cost: its event loop, inclusive.
+  callgrind_annotate --inclusive=yes "$out" 2>/dev/null |
+    awk '/scheduler::run/ && !found {gsub(",", "", $1); print $1; found = 1}'
+}
+small=$(count 2000)
+large=$(count 22000)
+echo "server instructions per /fact request ($label): $(( (large - small) / 20000 ))"
