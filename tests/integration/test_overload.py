@@ -6,6 +6,8 @@ import socket
 import subprocess
 import time
 
+import pytest
+
 from conftest import Server, curl, exchange, read_response, unix_connect
 
 
@@ -94,13 +96,14 @@ def test_a_slow_reader_is_cut_off_and_memory_stays_bounded(start, workdir):
     assert curl("--unix-socket", os.path.join(workdir, "pf.sock"), "http://x/healthz").stdout == "ok\n"
 
 
-def test_descriptor_exhaustion_without_a_busy_loop(workdir):
+@pytest.mark.parametrize("limit", [64, 256])
+def test_descriptor_exhaustion_without_a_busy_loop(workdir, limit):
     raise_fd_limit(4096)
     server = Server(workdir, ["--listen", "unix:./pf.sock", "--threads", "1", "--access-log", "off"],
-                    wrapper=["prlimit", "--nofile=64"])
+                    wrapper=["prlimit", f"--nofile={limit}"])
     try:
         path = os.path.join(workdir, "pf.sock")
-        held = [unix_connect(path) for _ in range(120)]  # more than the server can accept
+        held = [unix_connect(path) for _ in range(limit + 60)]  # more than the server can accept
         time.sleep(0.5)
         used_before = cpu_seconds(server.proc.pid)
         time.sleep(2)
