@@ -196,7 +196,6 @@ boost::asio::awaitable<void> run_session(typename Protocol::socket socket, std::
     beast::error_code read_ec;
     // Usually the whole head is in the buffer already: parse it in place, and go back to the
     // event loop only when more bytes are needed.
-    read_ec = {};
     buffer.consume(parser.put(buffer.data(), read_ec));
     if (read_ec == http::error::need_more) {
       read_ec = {};
@@ -205,19 +204,19 @@ boost::asio::awaitable<void> run_session(typename Protocol::socket socket, std::
     std::optional<http::status> refused;
     if (!read_ec && !parser.is_done()) {
       // A body follows: its framing is checked before it is read (the router checks every
-      // request again, for the usual bodiless ones that is the only check).
+      // request again; for the usual bodiless ones that is the only check).
       refused = check_request(parser.get());
-    }
-    if (!read_ec && !refused && !parser.is_done()) {
-      const auto& request_head = parser.get();
-      if (request_head.version() >= 11 &&
-          beast::iequals(request_head[http::field::expect], "100-continue")) {
-        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-        std::tie(read_ec, std::ignore) =
-            co_await asio::async_write(socket, asio::buffer(kContinue), use_tuple);
-        if (read_ec) break;
+      if (!refused) {
+        const auto& request_head = parser.get();
+        if (request_head.version() >= 11 &&
+            beast::iequals(request_head[http::field::expect], "100-continue")) {
+          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+          std::tie(read_ec, std::ignore) =
+              co_await asio::async_write(socket, asio::buffer(kContinue), use_tuple);
+          if (read_ec) break;
+        }
+        std::tie(read_ec, std::ignore) = co_await http::async_read(socket, buffer, parser, use_tuple);
       }
-      std::tie(read_ec, std::ignore) = co_await http::async_read(socket, buffer, parser, use_tuple);
     }
 
     const unsigned read_status = read_ec ? status_for_read_error(read_ec, parser.get()) : 0;

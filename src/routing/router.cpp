@@ -31,16 +31,6 @@ constexpr std::string_view kMetricsHead =
 #undef PF_NO_STORE
 #undef PF_CSP
 
-// A response whose fields are allocated where the request's are: in its arena, while a
-// connection serves it.
-template <class Message>
-Message reply(http::status status, unsigned version, const Request& req) {
-  Message m{std::piecewise_construct, std::make_tuple(), std::make_tuple(req.get_allocator())};
-  m.result(status);
-  m.version(version);
-  return m;
-}
-
 template <class Message>
 void common_headers(Message& m, unsigned version, bool keep_alive) {
   m.version(version);
@@ -67,8 +57,24 @@ bool wants_keep_alive(const Request& req) {
   return req.version() >= 11;
 }
 
-// A response of type Message built where it will live, inside the Response (its fields are not
-// moved on the way), with fields allocated where the request's are; `fill` sets the body.
+// Status, version and persistence of a response to `req`.
+template <class Message>
+void answer(Message& m, http::status status, const Request& req) {
+  m.result(status);
+  common_headers(m, req.version(), wants_keep_alive(req));
+}
+
+// A response to `req` whose fields are allocated where the request's are: in its arena, while
+// a connection serves it.
+template <class Message>
+Message reply(http::status status, const Request& req) {
+  Message m{std::piecewise_construct, std::make_tuple(), std::make_tuple(req.get_allocator())};
+  answer(m, status, req);
+  return m;
+}
+
+// The same, built where it will live, inside the Response (its fields are not moved on the
+// way); `fill` sets the body.
 template <class Message, class Fill>
 Response respond(http::status status, const Request& req, Route route, std::string_view fixed_head,
                  Fill fill) {
@@ -76,8 +82,7 @@ Response respond(http::status status, const Request& req, Route route, std::stri
                                          std::make_tuple(), std::make_tuple(req.get_allocator())),
              req.method() == http::verb::head, route, fixed_head};
   auto& m = std::get<Message>(r.message);
-  m.result(status);
-  common_headers(m, req.version(), wants_keep_alive(req));
+  answer(m, status, req);
   fill(m);
   return r;
 }
@@ -112,23 +117,20 @@ void static_headers(Message& m, const StaticFile& file) {
 Response static_response(StaticFile file, const Request& req) {
   const auto inm = req.find(http::field::if_none_match);
   if (inm != req.end() && etag_matches(inm->value(), file.etag)) {
-    auto m = reply<StringResponse>(http::status::not_modified, req.version(), req);
-    common_headers(m, req.version(), wants_keep_alive(req));
+    auto m = reply<StringResponse>(http::status::not_modified, req);
     base_fields(m);
     static_headers(m, file);
     return Response{std::move(m), true, Route::static_file, {}};
   }
   const bool head = req.method() == http::verb::head;
   if (!file.file.is_open()) {
-    auto m = reply<SpanResponse>(http::status::ok, req.version(), req);
-    common_headers(m, req.version(), wants_keep_alive(req));
+    auto m = reply<SpanResponse>(http::status::ok, req);
     base_fields(m);
     static_headers(m, file);
     m.body() = {file.embedded.data(), file.embedded.size()};
     return Response{std::move(m), head, Route::static_file, {}};
   }
-  auto m = reply<FileResponse>(http::status::ok, req.version(), req);
-  common_headers(m, req.version(), wants_keep_alive(req));
+  auto m = reply<FileResponse>(http::status::ok, req);
   base_fields(m);
   static_headers(m, file);
   boost::beast::error_code ec;
@@ -241,8 +243,7 @@ Response Router::route(const Request& req, Random& rng) const {
   // The asterisk-form names the server itself and is only defined for OPTIONS (RFC 9112 §3.2.4).
   if (target == "*") {
     if (req.method() != http::verb::options) return error(http::status::bad_request, version);
-    auto m = reply<StringResponse>(http::status::ok, version, req);
-    common_headers(m, version, wants_keep_alive(req));
+    auto m = reply<StringResponse>(http::status::ok, req);
     base_fields(m);
     m.set(http::field::allow, kAllow);
     return Response{std::move(m), false, Route::not_found, {}};

@@ -112,6 +112,15 @@ def unix_connect(path, timeout=10):
     return s
 
 
+def rss_kib(pid):
+    """The resident memory of process `pid`, KiB (VmRSS)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for process {pid}")
+
+
 def recv_until_closed(sock, limit=50_000_000):
     chunks = []
     total = 0

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import Server, curl, exchange, read_response, unix_connect
+from conftest import Server, curl, exchange, read_response, rss_kib, unix_connect
 
 
 def raise_fd_limit(n):
@@ -20,13 +20,6 @@ def raise_fd_limit(n):
 def cpu_seconds(pid):
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_kib(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 def test_slowloris_does_not_starve_a_normal_client(start, workdir):

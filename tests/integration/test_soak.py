@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 
-from conftest import read_response, unix_connect
+from conftest import read_response, rss_kib, unix_connect
 from test_hostile import CASES
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "90"))
@@ -25,14 +25,6 @@ URIS = ["/fact", "/fact", "/fact", "/", "/static/style.css", "/static/favicon.sv
 
 def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 class Worker(threading.Thread):
