@@ -254,6 +254,17 @@ void Server::start_workers() {
 }
 
 int Server::run() {
+  // Catch termination signals before anything says "ready": a supervisor (or a test) may send
+  // SIGTERM the moment it sees readiness, and the default action would kill us without removing
+  // the socket file. They are handled on this thread; the workers never see them.
+  asio::io_context control{1};
+  asio::signal_set signals(control, SIGTERM, SIGINT);
+  int received = 0;
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (!ec) received = sig;
+    control.stop();
+  });
+
   start_workers();
   std::mutex done_mutex;
   std::condition_variable done_cv;
@@ -275,14 +286,6 @@ int Server::run() {
   spdlog::info("printerfacts {} ready with {} thread(s)", PRINTERFACTS_VERSION, workers_.size());
   systemd::notify("READY=1");
 
-  // Wait for a termination signal on this thread; the workers never see signals.
-  asio::io_context control{1};
-  asio::signal_set signals(control, SIGTERM, SIGINT);
-  int received = 0;
-  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-    if (!ec) received = sig;
-    control.stop();
-  });
   // systemd's watchdog (WatchdogSec=): ping at half the interval, but only while every worker's
   // event loop still answers, so a wedged worker gets the service restarted.
   asio::steady_timer watchdog(control);

@@ -5,6 +5,7 @@ import os
 import socket
 import stat
 import subprocess
+import time
 
 import pytest
 
@@ -116,6 +117,18 @@ def test_sigterm_removes_the_socket_file(start, workdir):
     server = start("--listen", "unix:./pf.sock")
     assert server.stop() == 0
     assert not os.path.exists(os.path.join(workdir, "pf.sock"))
+
+
+def test_sigterm_the_moment_ready_is_printed_still_shuts_down_cleanly(workdir):
+    # A supervisor may signal as soon as the service reports readiness. The handler must be in
+    # place by then, or the default action kills the process and leaves the socket file behind.
+    for _ in range(25):
+        s = Server(workdir, ["--listen", "unix:./pf.sock"], wait=False)
+        deadline = time.monotonic() + 15
+        while "ready with" not in s.stderr():  # no sleep: signal within microseconds of the line
+            assert time.monotonic() < deadline and s.proc.poll() is None, s.stderr()
+        assert s.stop() == 0, s.stderr()
+        assert not os.path.exists(os.path.join(workdir, "pf.sock"))
 
 
 def test_a_replaced_socket_is_not_removed_by_the_old_server(start, workdir):
