@@ -28,12 +28,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // Each request's fields in an arena over a pool, as in a connection (util/arena.hpp).
   static BlockPool pool;
   std::optional<Arena> arena;  // declared first: outlives the parser whose fields it holds
-  std::optional<http::request_parser<http::string_body, ArenaAllocator<char>>> parser;
+  std::optional<RequestParser> parser;
   const auto fresh = [&parser, &arena] {
     parser.reset();
     arena.emplace(pool);
-    parser.emplace(std::piecewise_construct, std::make_tuple(),
-                   std::make_tuple(ArenaAllocator<char>(&*arena)));
+    parser.emplace(*arena);
     parser->header_limit(8192);
     parser->body_limit(65536);
     parser->eager(true);

@@ -42,8 +42,7 @@ class Pipeline {
 
   std::size_t run_once() {
     Arena arena(pool_);
-    http::request_parser<http::string_body, ArenaAllocator<char>> parser(
-        std::piecewise_construct, std::make_tuple(), std::make_tuple(ArenaAllocator<char>(&arena)));
+    RequestParser parser(arena);
     beast::error_code ec;
     parser.put(boost::asio::buffer(raw_.data(), raw_.size()), ec);
     Response res = router_.route(parser.get(), rng_);

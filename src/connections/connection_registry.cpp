@@ -37,7 +37,7 @@ void ConnectionRegistry::drain() {
   if (size_ == 0 && on_drained_) on_drained_();
 }
 
-void ConnectionRegistry::sweep(std::chrono::steady_clock::time_point now) {
+void ConnectionRegistry::sweep(CoarseClock::time_point now) {
   stop_where([now](const Entry& e) { return e.deadline_ <= now; }, Stop::close);
 }
 

@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <functional>
 
+#include "util/coarse_clock.hpp"
+
 namespace printerfacts {
 
 /// Tracks the connections of one worker. Not thread-safe: every call happens on the worker's own
@@ -32,16 +34,15 @@ class ConnectionRegistry {
 
     /// The connection's current operation must finish within `d`, or sweep() closes it.
     /// Setting a deadline is a store, not a timer: a per-request timer costs more than the
-    /// request itself, and deadlines of seconds need no better than the sweep's precision.
-    void expires_after(std::chrono::steady_clock::duration d) {
-      deadline_ = std::chrono::steady_clock::now() + d;
-    }
+    /// request itself, and deadlines of seconds need no better than the sweep's precision
+    /// (hence the coarse clock too).
+    void expires_after(CoarseClock::duration d) { deadline_ = CoarseClock::now() + d; }
 
    private:
     friend class ConnectionRegistry;
     ConnectionRegistry& registry_;
     std::function<void(Stop)> stop_;
-    std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+    CoarseClock::time_point deadline_ = CoarseClock::time_point::max();
     Entry* prev_ = nullptr;
     Entry* next_ = nullptr;
   };
@@ -54,7 +55,7 @@ class ConnectionRegistry {
   void close_all();
 
   /// Closes every connection whose deadline has passed. Called periodically by the worker.
-  void sweep(std::chrono::steady_clock::time_point now);
+  void sweep(CoarseClock::time_point now);
 
   /// Called once the registry is draining and empty, so the worker can stop its sweeper.
   void on_drained(std::function<void()> callback) { on_drained_ = std::move(callback); }

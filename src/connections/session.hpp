@@ -10,11 +10,13 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "connections/request_parser.hpp"
 #include "connections/session_context.hpp"
 #include "routing/response.hpp"
 #include "util/line_writer.hpp"
@@ -25,7 +27,15 @@ namespace session_detail {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+/// Every connection runs on its worker's io_context, named by its concrete executor type: the
+/// type-erased any_io_executor would cost a virtual dispatch and executor copies per operation.
+using Executor = asio::io_context::executor_type;
+/// The connection socket of `Protocol`, on that executor.
+template <class Protocol>
+using Socket = typename Protocol::socket::template rebind_executor<Executor>::other;
+template <class T = void>
+using Task = asio::awaitable<T, Executor>;
+inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable_t<Executor>());
 
 /// The status a request that failed to parse gets, or 0 when the failure leaves nothing to
 /// answer (the peer closed, the deadline passed, shutdown closed the socket).
@@ -68,7 +78,7 @@ void render_head(const Message& m, std::string_view fixed_head, std::string_view
 /// Sends a response whose body streams from a file, through Beast's serializer, which reads and
 /// sends it in chunks.
 template <class Socket>
-asio::awaitable<std::tuple<beast::error_code, std::size_t>> write_file(Socket& socket,
+Task<std::tuple<beast::error_code, std::size_t>> write_file(Socket& socket,
                                                                       FileResponse& message,
                                                                       bool head_only,
                                                                       std::string_view date) {
@@ -93,7 +103,7 @@ std::array<asio::const_buffer, 2> wire_buffers(const http::response<Body, Fields
 /// closing. Closing a socket with unread input makes the kernel send RST, which can destroy the
 /// response the client has not read yet (the "lingering close" of nginx and Apache).
 template <class Socket>
-asio::awaitable<void> close_gracefully(Socket& socket, ConnectionRegistry::Entry& entry) {
+Task<> close_gracefully(Socket& socket, ConnectionRegistry::Entry& entry) {
   beast::error_code ec;
   socket.shutdown(asio::socket_base::shutdown_send, ec);
   if (!ec) {
@@ -115,7 +125,7 @@ asio::awaitable<void> close_gracefully(Socket& socket, ConnectionRegistry::Entry
 /// the peer closes, a deadline passes, a response says "Connection: close", or shutdown closes
 /// it. Never throws for anything the peer sends.
 template <class Protocol>
-boost::asio::awaitable<void> run_session(typename Protocol::socket socket, std::string peer,
+session_detail::Task<> run_session(session_detail::Socket<Protocol> socket, std::string peer,
                                          SessionContext& ctx, const Router& router,
                                          std::size_t listener) {
   using namespace session_detail;
@@ -179,14 +189,15 @@ boost::asio::awaitable<void> run_session(typename Protocol::socket socket, std::
       buffer.consume(2);
     }
     if (buffer.size() == 0) continue;
-    const auto started = Clock::now();
+    // The exact clock is read only when someone records the duration.
+    const bool timed = ctx.metrics != nullptr || ctx.access_log.has_value();
+    const auto started = timed ? Clock::now() : Clock::time_point();
     if (ctx.metrics) ctx.metrics->request_started();
 
     // The request's fields, and its response's, live in an arena that gives its memory back to
     // the worker's pool when this iteration ends: no malloc per request, nothing held while idle.
     Arena arena(ctx.blocks);
-    http::request_parser<http::string_body, ArenaAllocator<char>> parser(
-        std::piecewise_construct, std::make_tuple(), std::make_tuple(ArenaAllocator<char>(&arena)));
+    RequestParser parser(arena);
     parser.header_limit(static_cast<std::uint32_t>(opts.max_header_size));
     parser.body_limit(opts.max_body_size);
     entry.expires_after(opts.header_timeout);
@@ -259,7 +270,7 @@ boost::asio::awaitable<void> run_session(typename Protocol::socket socket, std::
       }
     }
 
-    const auto took = Clock::now() - started;
+    const auto took = timed ? Clock::now() - started : Clock::duration();
     const auto& req = parser.get();
     const bool have_head = parser.is_header_done();
     if (ctx.metrics) {

@@ -20,6 +20,25 @@ struct Content {
 /// The most header fields a request may carry (Envoy's default).
 inline constexpr std::size_t kMaxHeaderFields = 100;
 
+/// Whether routing reads the request header field `f`: check_request, Router::route and the
+/// connection's 100-continue and keep-alive decisions look at no other. A connection's parser
+/// stores only these (the rest are still validated and counted, then dropped), so a request
+/// with many fields costs little more than one with few. A route that reads another field must
+/// add it here.
+constexpr bool reads_field(http::field f) {
+  switch (f) {
+    case http::field::host:
+    case http::field::content_length:
+    case http::field::transfer_encoding:
+    case http::field::connection:
+    case http::field::expect:
+    case http::field::if_none_match:
+      return true;
+    default:
+      return false;
+  }
+}
+
 /// A request that RFC 9110/9112 says must be refused before it is routed, and with what status.
 /// Returns std::nullopt for a request that may be routed.
 std::optional<http::status> check_request(const Request& req);

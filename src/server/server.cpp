@@ -37,7 +37,13 @@ namespace {
 namespace asio = boost::asio;
 using unix_stream = asio::local::stream_protocol;
 using tcp = asio::ip::tcp;
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+using session_detail::Executor;
+using session_detail::Socket;
+using session_detail::Task;
+using session_detail::use_tuple;
+using Timer = asio::steady_timer::rebind_executor<Executor>::other;
+template <class Protocol>
+using AcceptorSocket = typename Protocol::acceptor::template rebind_executor<Executor>::other;
 
 AccessLog::Style access_log_style(const Options& options) {
   AccessLog::Style style;
@@ -78,7 +84,7 @@ struct PeerPolicy {
 /// One worker's duplicate of one listening socket, with what its connections need.
 template <class Protocol>
 struct Acceptor {
-  typename Protocol::acceptor socket;
+  AcceptorSocket<Protocol> socket;
   const Router& router;
   std::size_t listener;  ///< index into the server's listeners, for metrics
   PeerPolicy policy;
@@ -86,7 +92,7 @@ struct Acceptor {
   std::chrono::steady_clock::time_point last_warning{};
 
   // Starts serving one freshly accepted connection, or turns it away.
-  void admit(typename Protocol::socket s, SessionContext& ctx) {
+  void admit(Socket<Protocol> s, SessionContext& ctx) {
     if constexpr (std::is_same_v<Protocol, tcp>) {
       boost::system::error_code ignored;
       s.set_option(tcp::no_delay(true), ignored);
@@ -121,7 +127,7 @@ struct Acceptor {
     if (take_backlog && socket.is_open()) {
       socket.non_blocking(true, ec);
       for (int i = 0; i < 65536 && !ec; ++i) {
-        typename Protocol::socket s(socket.get_executor());
+        Socket<Protocol> s(socket.get_executor());
         socket.accept(s, ec);
         if (!ec) admit(std::move(s), ctx);
       }
@@ -139,8 +145,8 @@ struct Acceptor {
 };
 
 template <class Protocol>
-asio::awaitable<void> accept_loop(Acceptor<Protocol>& a, SessionContext& ctx) {
-  asio::steady_timer backoff(a.socket.get_executor());
+Task<> accept_loop(Acceptor<Protocol>& a, SessionContext& ctx) {
+  Timer backoff(a.socket.get_executor());
   for (;;) {
     auto [ec, socket] = co_await a.socket.async_accept(use_tuple);
     if (!ec) {
@@ -160,13 +166,13 @@ asio::awaitable<void> accept_loop(Acceptor<Protocol>& a, SessionContext& ctx) {
 
 // Enforces every connection's deadline (ConnectionRegistry::sweep) a few times per shortest
 // timeout, until shutdown has drained the worker.
-asio::awaitable<void> sweep_loop(asio::steady_timer& timer, ConnectionRegistry& registry,
+Task<> sweep_loop(Timer& timer, ConnectionRegistry& registry,
                                  std::chrono::steady_clock::duration tick) {
   for (;;) {
     timer.expires_after(tick);
     co_await timer.async_wait(use_tuple);
     if (registry.draining() && registry.size() == 0) co_return;
-    registry.sweep(std::chrono::steady_clock::now());
+    registry.sweep(CoarseClock::now());
   }
 }
 
@@ -191,7 +197,7 @@ struct Server::Worker {
   // posted to it), so socket operations need no lock; posting from other threads still takes
   // the scheduler's.
   asio::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
-  asio::steady_timer sweeper{io};
+  Timer sweeper{io};
   SessionContext ctx;
   // A list: accept loops hold references to their acceptor, which must never move.
   std::list<std::variant<Acceptor<unix_stream>, Acceptor<tcp>>> acceptors;
@@ -236,7 +242,7 @@ void Server::start_workers() {
       if (l.is_unix) {
         auto& a = std::get<Acceptor<unix_stream>>(w->acceptors.emplace_back(
             std::in_place_type<Acceptor<unix_stream>>,
-            unix_stream::acceptor(w->io, unix_stream(), fd), router, listener, policy, take_backlog));
+            AcceptorSocket<unix_stream>(w->io, unix_stream(), fd), router, listener, policy, take_backlog));
         asio::co_spawn(w->io, accept_loop(a, w->ctx), log_failure);
       } else {
         sockaddr_storage ss{};
@@ -244,7 +250,7 @@ void Server::start_workers() {
         ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
         auto& a = std::get<Acceptor<tcp>>(w->acceptors.emplace_back(
             std::in_place_type<Acceptor<tcp>>,
-            tcp::acceptor(w->io, ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd), router,
+            AcceptorSocket<tcp>(w->io, ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd), router,
             listener, policy, take_backlog));
         asio::co_spawn(w->io, accept_loop(a, w->ctx), log_failure);
       }
