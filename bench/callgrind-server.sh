@@ -6,6 +6,8 @@
 # by 20,000.
 #   bench/callgrind-server.sh              access log off
 #   bench/callgrind-server.sh --log        access log on (to /dev/null) and metrics on
+#   bench/callgrind-server.sh --nginx      nginx's `return 200` peer, for scale: one process
+#                                          (master_process off), no access log, whole program
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$PWD/build/release/printerfacts
@@ -18,20 +20,54 @@ fi
 
 work=$(mktemp -d /tmp/pf-cg.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+
+if [[ "${1:-}" == "--nginx" ]]; then
+  label="nginx return 200, for comparison"
+  cat >"$work/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+master_process off;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log crit;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work;
+    uwsgi_temp_path $work; scgi_temp_path $work;
+    server {
+        listen unix:$work/pf.sock;
+        location = /fact { default_type "text/plain; charset=utf-8"; return 200 "Printers can smell fear, but only in cyan.\n"; }
+    }
+}
+EOF
+fi
 count() {
   local out=$work/callgrind.out sock=$work/pf.sock
   rm -f "$out" "$sock"
   local args=("${extra[@]/METRICS/$work/metrics.sock}")
-  valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --threads 1 --listen "unix:$sock" \
-    "${args[@]}" >/dev/null 2>&1 &
+  if [[ -f $work/nginx.conf ]]; then
+    valgrind --tool=callgrind --callgrind-out-file="$out" nginx -c "$work/nginx.conf" \
+      -e "$work/nginx-error.log" >/dev/null 2>&1 &
+  else
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --threads 1 --listen "unix:$sock" \
+      "${args[@]}" >/dev/null 2>&1 &
+  fi
   local pid=$!
   for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.1; done
   h2load --h1 -B "unix:$sock" -n "$1" -c 16 http://localhost/fact >/dev/null
-  kill -TERM "$pid"
-  wait "$pid" || true
-  # The worker thread's whole cost: its event loop, inclusive.
-  callgrind_annotate --inclusive=yes "$out" 2>/dev/null |
-    awk '/scheduler::run/ && !found {gsub(",", "", $1); print $1; found = 1}'
+  if [[ -f $work/nginx.conf ]]; then
+    kill -QUIT "$pid"
+    wait "$pid" || true
+    # One process does everything; start-up and exit cancel out in the difference below.
+    callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
+  else
+    kill -TERM "$pid"
+    wait "$pid" || true
+    # The worker thread's whole cost: its event loop, inclusive.
+    callgrind_annotate --inclusive=yes "$out" 2>/dev/null |
+      awk '/scheduler::run/ && !found {gsub(",", "", $1); print $1; found = 1}'
+  fi
 }
 small=$(count 2000)
 large=$(count 22000)

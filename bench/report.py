@@ -1,6 +1,7 @@
 """Turns bench results into docs/benchmarks.md, PNG plots (gnuplot) and printed ratios."""
 
 import os
+import re
 import statistics
 import subprocess
 from collections import defaultdict
@@ -128,6 +129,7 @@ def write(results, root):
         if os.path.exists(path):
             text = [l for l in open(path).read().splitlines() if l.startswith(("BM_", "instructions", "server instructions", "Benchmark"))]
             lines += [f"## {title}", "", "```", *text, "```", ""]
+    lines += where_cpu_goes(med, root)
     lines += ["## Ratios (c=64, Unix socket)", ""]
     ratio_lines = []
     for peer in PEERS:
@@ -145,6 +147,57 @@ def write(results, root):
     with open(os.path.join(root, "docs", "benchmarks.md"), "w") as f:
         f.write("\n".join(lines))
     print("\n".join(ratio_lines))
+
+
+def server_instructions(root):
+    """Instructions per /fact request in user space, from bench/out/callgrind.txt:
+    {"printerfacts": n, "nginx": n} (whichever were measured)."""
+    path = os.path.join(root, "bench", "out", "callgrind.txt")
+    found = {}
+    if os.path.exists(path):
+        for line in open(path):
+            m = re.match(r"server instructions per /fact request \((.*)\): (\d+)", line)
+            if m and m.group(1) == "access log off":
+                found["printerfacts"] = int(m.group(2))
+            elif m and m.group(1).startswith("nginx"):
+                found["nginx"] = int(m.group(2))
+    return found
+
+
+def where_cpu_goes(med, root):
+    """Why CPU per request is what it is: user-space instructions (callgrind) beside the
+    measured CPU of printerfacts, nginx and the floor."""
+    ins = server_instructions(root)
+    fact, nginx, floor = (med.get((s, "unix", 64, "/fact")) for s in ("printerfacts", "nginx", "floor"))
+    if len(ins) < 2 or not (fact and nginx and floor):
+        return []
+    return ["## Where the CPU goes", "",
+            f"User-space instructions per `/fact` request (callgrind, same h2load load): printerfacts "
+            f"{ins['printerfacts']:,}, nginx {ins['nginx']:,} ({ins['nginx'] / ins['printerfacts']:.1f}× more). "
+            f"Yet CPU per request is {fact['cpu_us_per_req']:.2f} µs against nginx's "
+            f"{nginx['cpu_us_per_req']:.2f} µs and the floor's {floor['cpu_us_per_req']:.2f} µs: most of "
+            "every server's time is the kernel's (at least a `recv`, a `sendmsg`/`writev` and a share "
+            "of `epoll_wait` per request, counted below), which the floor, parsing nothing, also pays. "
+            "What separates the servers is what is left: "
+            f"{fact['cpu_us_per_req'] - floor['cpu_us_per_req']:.2f} µs above the floor for printerfacts, "
+            f"{nginx['cpu_us_per_req'] - floor['cpu_us_per_req']:.2f} µs for nginx.", ""] + syscall_lines(root)
+
+
+def syscall_lines(root):
+    """The system calls per request that bench/syscalls.sh counted, and what they show."""
+    path = os.path.join(root, "bench", "out", "syscalls.txt")
+    if not os.path.exists(path):
+        return []
+    text = [l.rstrip() for l in open(path) if l.startswith("syscalls per")]
+    if not text:
+        return []
+    return ["System calls per request (`bench/syscalls.sh`, kernel tracepoints, c=64):", "", "```", *text, "```", "",
+            "printerfacts makes one `recvfrom` more per request than nginx and the floor, and under this "
+            "load it fails with `EAGAIN` (`strace -c` lists it among the errors). Asio's epoll reactor retries a read speculatively on every new read "
+            "operation unless the previous read hit end-of-file; it never treats a short read as "
+            "\"drained\" the way nginx does. Waiting with `async_wait` instead costs an `epoll_ctl` "
+            "per request (Asio re-arms the descriptor), so within Asio's reactor one extra call per "
+            "request is the price.", ""]
 
 
 def micro_allocations(root):
