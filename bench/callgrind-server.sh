@@ -23,25 +23,10 @@ trap 'rm -rf "$work"' EXIT
 
 if [[ "${1:-}" == "--nginx" ]]; then
   label="nginx return 200, for comparison"
-  cat >"$work/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-master_process off;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log crit;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work;
-    uwsgi_temp_path $work; scgi_temp_path $work;
-    server {
-        listen unix:$work/pf.sock;
-        location = /fact { default_type "text/plain; charset=utf-8"; return 200 "Printers can smell fear, but only in cyan.\n"; }
-    }
-}
-EOF
+  source bench/nginx-fact.sh
+  nginx_fact_conf "$work" "$work/pf.sock" >"$work/nginx.conf"
 fi
+
 count() {
   local out=$work/callgrind.out sock=$work/pf.sock
   rm -f "$out" "$sock"

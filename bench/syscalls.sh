@@ -12,24 +12,8 @@ command -v perf >/dev/null || { echo "syscalls: perf not installed, skipped" >&2
 
 work=$(mktemp -d /tmp/pf-sys.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-cat >"$work/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-master_process off;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log crit;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work;
-    uwsgi_temp_path $work; scgi_temp_path $work;
-    server {
-        listen unix:$work/nginx.sock;
-        location = /fact { default_type "text/plain; charset=utf-8"; return 200 "Printers can smell fear, but only in cyan.\\n"; }
-    }
-}
-CONF
+source bench/nginx-fact.sh
+nginx_fact_conf "$work" "$work/nginx.sock" >"$work/nginx.conf"
 
 calls=(recvfrom read sendmsg writev write epoll_wait epoll_ctl)
 events=$(printf 'syscalls:sys_enter_%s,' "${calls[@]}")
