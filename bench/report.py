@@ -108,11 +108,17 @@ def write(results, root):
             if m:
                 threads, _, load = key.partition(" ")
                 lines.append(f"| {threads} | {'pipelined 8 deep' if load else 'keep-alive'} | {m['rps']:,.0f} | {m['cpu_us_per_req']:.2f} |")
+        def change(key1, key2, field):
+            a, b = t2.get(key1), t2.get(key2)
+            return f"{(b[field] / a[field] - 1) * 100:+.0f} %" if a and b else "not measured"
         lines += ["", "On a 2-core machine the load generator needs about one core to produce ~100k "
-                  "requests/s, so a second server thread can only take what the load generator leaves: "
-                  "the figure to read is that CPU per request does not grow with a second thread (no "
-                  "shared lock, no cross-thread hand-off), and that throughput rises when the load "
-                  "generator's share shrinks (pipelined). Linear scaling needs cores the load generator "
+                  "requests/s, so a second server thread can only take what the load generator leaves. "
+                  "The figures to read: throughput with a second thread "
+                  f"({change('1', '2', 'rps')} keep-alive, {change('1 pipelined', '2 pipelined', 'rps')} pipelined), "
+                  "and CPU per request, which a shared lock or a cross-thread hand-off would drive up "
+                  f"({change('1', '2', 'cpu_us_per_req')} keep-alive, "
+                  f"{change('1 pipelined', '2 pipelined', 'cpu_us_per_req')} pipelined; two threads on two "
+                  "busy cores also share caches and migrate). Linear scaling needs cores the load generator "
                   "does not use.", ""]
     elif t2:
         lines += ["## Two threads on two cores", "",
