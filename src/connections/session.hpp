@@ -33,6 +33,7 @@ using Executor = asio::io_context::executor_type;
 /// The connection socket of `Protocol`, on that executor.
 template <class Protocol>
 using Socket = typename Protocol::socket::template rebind_executor<Executor>::other;
+/// A connection's coroutine, on that executor.
 template <class T = void>
 using Task = asio::awaitable<T, Executor>;
 inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable_t<Executor>());
@@ -77,11 +78,9 @@ void render_head(const Message& m, std::string_view fixed_head, std::string_view
 
 /// Sends a response whose body streams from a file, through Beast's serializer, which reads and
 /// sends it in chunks.
-template <class Socket>
-Task<std::tuple<beast::error_code, std::size_t>> write_file(Socket& socket,
-                                                                      FileResponse& message,
-                                                                      bool head_only,
-                                                                      std::string_view date) {
+template <class Stream>
+Task<std::tuple<beast::error_code, std::size_t>> write_file(Stream& socket, FileResponse& message,
+                                                            bool head_only, std::string_view date) {
   message.set(http::field::date, date);
   http::response_serializer<http::file_body, Fields> serializer{message};
   if (head_only) co_return co_await http::async_write_header(socket, serializer, use_tuple);
@@ -102,8 +101,8 @@ std::array<asio::const_buffer, 2> wire_buffers(const http::response<Body, Fields
 /// Half-closes and then reads what the client may still be sending, for a bounded time, before
 /// closing. Closing a socket with unread input makes the kernel send RST, which can destroy the
 /// response the client has not read yet (the "lingering close" of nginx and Apache).
-template <class Socket>
-Task<> close_gracefully(Socket& socket, ConnectionRegistry::Entry& entry) {
+template <class Stream>
+Task<> close_gracefully(Stream& socket, ConnectionRegistry::Entry& entry) {
   beast::error_code ec;
   socket.shutdown(asio::socket_base::shutdown_send, ec);
   if (!ec) {
@@ -126,8 +125,7 @@ Task<> close_gracefully(Socket& socket, ConnectionRegistry::Entry& entry) {
 /// it. Never throws for anything the peer sends.
 template <class Protocol>
 session_detail::Task<> run_session(session_detail::Socket<Protocol> socket, std::string peer,
-                                         SessionContext& ctx, const Router& router,
-                                         std::size_t listener) {
+                                   SessionContext& ctx, const Router& router, std::size_t listener) {
   using namespace session_detail;
   using Clock = std::chrono::steady_clock;
   ConnectionRegistry::Entry entry(ctx.registry, [&socket](ConnectionRegistry::Stop how) {

@@ -167,7 +167,7 @@ Task<> accept_loop(Acceptor<Protocol>& a, SessionContext& ctx) {
 // Enforces every connection's deadline (ConnectionRegistry::sweep) a few times per shortest
 // timeout, until shutdown has drained the worker.
 Task<> sweep_loop(Timer& timer, ConnectionRegistry& registry,
-                                 std::chrono::steady_clock::duration tick) {
+                  std::chrono::steady_clock::duration tick) {
   for (;;) {
     timer.expires_after(tick);
     co_await timer.async_wait(use_tuple);
