@@ -2,8 +2,8 @@
 # System calls per /fact request, counted by the kernel's tracepoints (perf stat), for
 # printerfacts, nginx (`return 200`) and the epoll floor under the same h2load load (c=64, Unix
 # socket). Most of every server's CPU time is spent in these calls, so their count explains much
-# of the CPU per request that bench.py measures. Needs root (tracepoints); prints nothing
-# without perf.
+# of the CPU per request that bench.py measures. Needs root (tracepoints); without perf it
+# says so on stderr and prints nothing.
 #   bench/syscalls.sh [REQUESTS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +26,9 @@ count() {  # NAME SOCKET STOP-SIGNAL CMD...
   local pid=$!
   for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done
   taskset -c 1 h2load --h1 -B "unix:$sock" -n 20000 -c 64 -t 1 http://localhost/fact >/dev/null
-  perf stat -x, -e "${events%,}" -p "$pid" -o "$work/$name.csv" &
+  # Plus the reads that found nothing to read (recvfrom returning -EAGAIN).
+  perf stat -x, -e "${events%,}" -e syscalls:sys_exit_recvfrom --filter 'ret == -11' \
+    -p "$pid" -o "$work/$name.csv" &
   local perf_pid=$!
   sleep 0.5
   taskset -c 1 h2load --h1 -B "unix:$sock" -n "$requests" -c 64 -t 1 http://localhost/fact >/dev/null
@@ -36,11 +38,13 @@ count() {  # NAME SOCKET STOP-SIGNAL CMD...
   wait "$pid" || true
   awk -F, -v name="$name" -v n="$requests" '
     /syscalls:sys_enter_/ { sub("syscalls:sys_enter_", "", $3); if ($1 > 0) { per[$3] = $1 / n; total += $1 / n } }
+    /syscalls:sys_exit_recvfrom/ { if ($1 > 0) eagain = $1 / n }
     END {
       if (total == 0) { print "syscalls: " name " not measured (no tracepoint counts)"; exit }
       line = sprintf("syscalls per /fact request (%s): %.2f:", name, total)
       split("recvfrom read sendmsg writev write epoll_wait epoll_ctl", order, " ")
       for (i = 1; i <= 7; i++) if (order[i] in per) line = line sprintf(" %s %.3f", order[i], per[order[i]])
+      if (eagain > 0) line = line sprintf(" (recvfrom with EAGAIN %.3f)", eagain)
       print line
     }' "$work/$name.csv"
 }
