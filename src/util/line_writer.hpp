@@ -83,5 +83,4 @@ class LineWriter {
   char* p_;
 };
 
-
 }  // namespace printerfacts
