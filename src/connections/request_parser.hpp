@@ -1,8 +1,11 @@
 // The parser a connection reads each request with: Beast's request parser, with the request's
-// fields in the request's arena, and only the fields routing reads kept.
+// fields in the request's arena, only the fields routing reads kept, the body dropped, and the
+// checks Beast 1.81 leaves to the application made before it sees a byte.
 #pragma once
 
 #include <cstddef>
+#include <cstring>
+#include <string_view>
 #include <tuple>
 
 #include <boost/beast/http.hpp>
@@ -12,13 +15,55 @@
 
 namespace printerfacts {
 
-class RequestParser final : public http::request_parser<http::string_body, ArenaAllocator<char>> {
+/// Where the request head at the start of `data` ends: the offset just past its empty line
+/// ("\r\n\r\n"), or npos when it has not all arrived. `from` is where the search may start (a
+/// caller that read more bytes need not search again what it searched already).
+inline std::size_t find_head_end(std::string_view data, std::size_t from = 0) {
+  const auto at = data.find("\r\n\r\n", from);
+  return at == std::string_view::npos ? at : at + 4;
+}
+
+/// True when a line of `head` (after the first) begins with a space or a tab: an obs-fold
+/// continuation (RFC 9112 §5.2), or whitespace between the request line and the first field
+/// (§2.2). Both are refused; see RequestParser::put_head.
+inline bool has_continuation_line(std::string_view head) {
+  const char* p = head.data();
+  const char* const end = p + head.size();
+  while ((p = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)))) &&
+         ++p < end) {
+    if (*p == ' ' || *p == '\t') return true;
+  }
+  return false;
+}
+
+class RequestParser final : public http::request_parser<DiscardedBody, ArenaAllocator<char>> {
  public:
   /// Fields are allocated from `arena`, which must outlive the parser and its request.
   explicit RequestParser(Arena& arena)
-      : http::request_parser<http::string_body, ArenaAllocator<char>>(
+      : http::request_parser<DiscardedBody, ArenaAllocator<char>>(
             std::piecewise_construct, std::make_tuple(),
             std::make_tuple(ArenaAllocator<char>(&arena))) {}
+
+  /// Parses a request head: `bytes` is a whole head, its empty line included (find_head_end),
+  /// or a head that did not end within the header limit (Beast then reports header_limit).
+  /// Returns how many bytes were used.
+  std::size_t put_head(std::string_view bytes, boost::beast::error_code& ec) {
+    // obs-fold is refused in every field, with 400, as RFC 9112 §5.2 allows. Beast unfolds it
+    // and then reads the framing fields from the unfolded value in ways that disagree with the
+    // references: `Transfer-Encoding: chunked` followed by a continuation line ` abc` was
+    // framed as chunked, though its final coding is `abc` (a request smuggling path). No
+    // client has been allowed to send obs-fold since RFC 7230 (2014), so refusing it costs
+    // nothing real, and it leaves no field whose meaning depends on how it was folded.
+    if (has_continuation_line(bytes)) {
+      ec = http::error::bad_obs_fold;
+      return 0;
+    }
+    const std::size_t used = put(boost::asio::buffer(bytes.data(), bytes.size()), ec);
+    // A complete head of a request with a body: Beast wants the body next, which is not an
+    // error here.
+    if (ec == http::error::need_more && is_header_done()) ec = {};
+    return used;
+  }
 
  private:
   // Beast has checked the field's name and value by now and acted on the framing fields
@@ -28,11 +73,16 @@ class RequestParser final : public http::request_parser<http::string_body, Arena
   void on_field_impl(http::field name, boost::beast::string_view name_string,
                      boost::beast::string_view value, boost::beast::error_code& ec) override {
     // A bound on the number of fields, as Envoy (100) and h2o do: many tiny fields are cheap to
-    // send and costly to process. Answered 431, like a head over the size limit.
+    // send and costly to process. Answered 431, like a head over the size limit. Trailer
+    // fields count too.
     if (++fields_ > kMaxHeaderFields) {
       ec = http::error::header_limit;
       return;
     }
+    // Trailer fields (after a chunked body) are validated by Beast and then dropped: RFC 9110
+    // §6.5.1 forbids merging them into the header section, and a trailer named Host or
+    // Transfer-Encoding must not change how the request is addressed or framed.
+    if (is_header_done()) return;
     if (reads_field(name)) get().insert(name, name_string, value);
   }
 

@@ -2,10 +2,12 @@
 // a template over the socket's protocol, so Unix-socket and TCP connections share every line.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <tuple>
 
 #include <boost/asio/as_tuple.hpp>
@@ -38,6 +40,15 @@ template <class T = void>
 using Task = asio::awaitable<T, Executor>;
 inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable_t<Executor>());
 
+/// The most a connection asks the kernel for in one read. With the head limit it bounds the
+/// connection's read buffer (see run_session).
+inline constexpr std::size_t kReadChunk = 4096;
+
+/// What `buffer` holds, as characters.
+inline std::string_view buffered(const beast::flat_buffer& buffer) {
+  return {static_cast<const char*>(buffer.cdata().data()), buffer.size()};
+}
+
 /// The status a request that failed to parse gets, or 0 when the failure leaves nothing to
 /// answer (the peer closed, the deadline passed, shutdown closed the socket).
 inline unsigned status_for_read_error(const beast::error_code& ec, const Request& partial) {
@@ -48,8 +59,32 @@ inline unsigned status_for_read_error(const beast::error_code& ec, const Request
   }
   if (ec == http::error::body_limit) return 413;
   if (ec == http::error::end_of_stream || ec == http::error::partial_message) return 0;
+  // Every other parse error, and buffer_overflow: a chunk-size line, chunk extension or
+  // trailer section that outgrew the read buffer (the limit that bounds them).
   if (ec.category() == http::make_error_code(http::error::bad_method).category()) return 400;
   return 0;
+}
+
+/// Reads until `buffer` holds a whole request head, its empty line included, and returns the
+/// head's length (find_head_end); or, when `limit` bytes have arrived and the head has not
+/// ended, returns that many. Fails only with the socket's own errors (end of stream, the
+/// deadline closing the socket).
+template <class Stream>
+Task<std::tuple<beast::error_code, std::size_t>> read_head(Stream& socket, beast::flat_buffer& buffer,
+                                                           std::size_t limit) {
+  std::size_t searched = 0;
+  for (;;) {
+    const std::string_view data = buffered(buffer);
+    if (const auto end = find_head_end(data, searched); end != std::string_view::npos) {
+      co_return std::tuple(beast::error_code(), end);
+    }
+    if (data.size() >= limit) co_return std::tuple(beast::error_code(), data.size());
+    searched = data.size() < 3 ? 0 : data.size() - 3;  // the terminator may straddle two reads
+    const std::size_t room = std::min(kReadChunk, buffer.max_size() - buffer.size());
+    auto [ec, n] = co_await socket.async_read_some(buffer.prepare(room), use_tuple);
+    if (ec) co_return std::tuple(ec, std::size_t{0});
+    buffer.commit(n);
+  }
 }
 
 /// Writes the status line, the fixed head, the Date, the header fields of `m` and its
@@ -146,7 +181,12 @@ session_detail::Task<> run_session(session_detail::Socket<Protocol> socket, std:
   const Options& opts = ctx.options;
   beast::error_code nb_ec;
   socket.non_blocking(true, nb_ec);  // for the write-now fast path below
-  beast::flat_buffer buffer;
+  // Everything a connection reads goes through this buffer, and its maximum is the bound on
+  // what a client can make the server hold for it, whatever it sends and however slowly: a head
+  // may fill it up to the header limit, and the body is parsed out of it and dropped
+  // (DiscardedBody). A chunk-size line, chunk extension or trailer section that does not fit
+  // ends the request with 400 (Beast sets no limit of its own on them).
+  beast::flat_buffer buffer(opts.max_header_size + kReadChunk);
   std::string head;  // the response head, rendered here; reused by every response
   bool first = true;
 
@@ -202,14 +242,14 @@ session_detail::Task<> run_session(session_detail::Socket<Protocol> socket, std:
 
     // The head first: a request whose framing cannot be trusted is refused before its body is
     // read, and a client that asked for 100-continue gets it before sending the body.
+    // Usually the whole head is in the buffer already: it is parsed in place, and the
+    // connection goes back to the event loop only when more bytes are needed.
     beast::error_code read_ec;
-    // Usually the whole head is in the buffer already: parse it in place, and go back to the
-    // event loop only when more bytes are needed.
-    buffer.consume(parser.put(buffer.data(), read_ec));
-    if (read_ec == http::error::need_more) {
-      read_ec = {};
-      std::tie(read_ec, std::ignore) = co_await http::async_read_header(socket, buffer, parser, use_tuple);
+    std::size_t head_size = find_head_end(buffered(buffer));
+    if (head_size == std::string_view::npos) {
+      std::tie(read_ec, head_size) = co_await read_head(socket, buffer, opts.max_header_size);
     }
+    if (!read_ec) buffer.consume(parser.put_head(buffered(buffer).substr(0, head_size), read_ec));
     std::optional<http::status> refused;
     if (!read_ec && !parser.is_done()) {
       // A body follows: its framing is checked before it is read (the router checks every

@@ -11,17 +11,9 @@
 #include <boost/beast/http.hpp>
 #include <string>
 
-#include "util/arena.hpp"
+#include "routing/request.hpp"
 
 namespace printerfacts {
-
-namespace http = boost::beast::http;
-
-/// Header fields allocated from the request's arena while a connection serves it (see
-/// util/arena.hpp), from the heap otherwise.
-using Fields = http::basic_fields<ArenaAllocator<char>>;
-
-using Request = http::request<http::string_body, Fields>;
 
 using StringResponse = http::response<http::string_body, Fields>;         ///< rendered per request
 using SpanResponse = http::response<http::span_body<const char>, Fields>;  ///< points at immutable data

@@ -140,24 +140,61 @@ Response static_response(StaticFile file, const Request& req) {
   return Response{std::move(m), head, Route::static_file, {}};
 }
 
-// The common Host: a name or IPv4 address with an optional port (letters, digits, '.', '-',
-// at most one ':'), checked with a table instead of the full authority grammar.
-bool is_plain_host(std::string_view host) {
-  static constexpr auto kAllowed = [] {
+// Whether `host` is a valid Host field value: uri-host [ ":" port ] (RFC 9112 §3.2, RFC 3986
+// §3.2.2), or empty. A host is an IP-literal in brackets, or a reg-name: unreserved
+// characters, sub-delims and percent-encodings, which covers IPv4 addresses and names alike
+// (no DNS syntax is imposed: "0.0.0.0=5000" and "a_b" are valid reg-names). Userinfo ("u@x")
+// is not allowed in a Host (RFC 9110 §7.2). Boost.URL's authority parser is not used for the
+// whole value: version 1.81 refuses reg-names that begin like an IPv4 address.
+bool valid_host(std::string_view host) {
+  static constexpr auto kRegName = [] {
     std::array<bool, 256> t{};
     for (unsigned char c = 'a'; c <= 'z'; ++c) t[c] = true;
     for (unsigned char c = 'A'; c <= 'Z'; ++c) t[c] = true;
     for (unsigned char c = '0'; c <= '9'; ++c) t[c] = true;
-    t['.'] = t['-'] = t[':'] = true;
+    for (const unsigned char c : std::string_view("-._~!$&'()*+,;=")) t[c] = true;
     return t;
   }();
-  if (host.empty()) return true;  // empty is allowed by RFC 9112 §3.2 (no authority)
-  int colons = 0;
-  for (const char c : host) {
-    if (!kAllowed[static_cast<unsigned char>(c)]) return false;
-    colons += c == ':';
+  const auto is_hex = [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  };
+  std::string_view name = host;
+  std::string_view port;
+  if (!host.empty() && host.front() == '[') {
+    const auto close = host.find(']');
+    if (close == std::string_view::npos) return false;
+    const auto literal = boost::urls::parse_authority(host.substr(0, close + 1));
+    if (!literal || literal->host_type() == boost::urls::host_type::name) return false;
+    port = host.substr(close + 1);
+    if (!port.empty() && port.front() != ':') return false;
+    name = {};
+  } else if (const auto colon = host.rfind(':'); colon != std::string_view::npos) {
+    name = host.substr(0, colon);
+    port = host.substr(colon);
   }
-  return colons <= 1;
+  if (!port.empty()) port.remove_prefix(1);  // the ':'
+  for (const char c : port) {
+    if (c < '0' || c > '9') return false;
+  }
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const auto c = static_cast<unsigned char>(name[i]);
+    if (kRegName[c]) continue;
+    if (c != '%' || i + 2 >= name.size() || !is_hex(name[i + 1]) || !is_hex(name[i + 2])) return false;
+    i += 2;
+  }
+  return true;
+}
+
+// The final transfer coding of the request: the last element of the list that all its
+// Transfer-Encoding lines make together (RFC 9110 §5.3: several lines of one field are one
+// comma-separated list), or empty when the list is empty.
+std::string_view final_coding(const Request& req) {
+  std::string_view last;
+  for (const auto& f : req) {
+    if (f.name() != http::field::transfer_encoding) continue;
+    for (const auto coding : http::token_list{f.value()}) last = coding;
+  }
+  return last;
 }
 
 }  // namespace
@@ -189,11 +226,7 @@ std::optional<http::status> check_request(const Request& req) {
   // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without exactly one Host, or
   // with an invalid one. It must be an authority without user information.
   if (hosts > 1 || (hosts == 0 && req.version() >= 11)) return http::status::bad_request;
-  if (hosts == 1 && !is_plain_host(host)) {
-    // IPv6 literals, percent-encoding and oddities go to the full parser.
-    const auto authority = boost::urls::parse_authority(host);
-    if (!authority || authority->has_userinfo()) return http::status::bad_request;
-  }
+  if (hosts == 1 && !valid_host(host)) return http::status::bad_request;
 
   // Framing. A message with both Content-Length and Transfer-Encoding is a classic smuggling
   // vector (RFC 9112 §6.3 lets a server reject it; a proxy behind us may have framed it by the
@@ -201,7 +234,15 @@ std::optional<http::status> check_request(const Request& req) {
   // body, which would leave the real body to be read as the next request: RFC 9112 §6.3 requires
   // 400 and closing. Transfer-Encoding is not defined for HTTP/1.0 either.
   if (codings > 0 && lengths > 0) return http::status::bad_request;
-  if (codings > 0 && (req.version() < 11 || !req.chunked())) return http::status::bad_request;
+  if (codings > 0 && (req.version() < 11 || !boost::beast::iequals(final_coding(req), "chunked"))) {
+    return http::status::bad_request;
+  }
+
+  // CONNECT asks for a tunnel (RFC 9110 §9.3.6), which this server does not open: 501, the
+  // answer for a method it does not implement (§15.6.2). Its target is the authority-form,
+  // which no route has, and the bytes after its head would be tunnel data, not HTTP: the
+  // connection closes (Router::error always closes).
+  if (req.method() == http::verb::connect) return http::status::not_implemented;
 
   // The only expectation defined is 100-continue (RFC 9110 §10.1.1); anything else is 417.
   if (expect != nullptr && req.version() >= 11 &&

@@ -28,7 +28,11 @@ CASES = [
     ("absolute-form", b"GET http://x/fact HTTP/1.1\r\n" + H + b"\r\n", 200, False),
     ("options asterisk", b"OPTIONS * HTTP/1.1\r\n" + H + b"\r\n", 200, False),
     ("asterisk with GET", b"GET * HTTP/1.1\r\n" + H + b"\r\n", 400, True),
-    ("authority-form", b"CONNECT x:443 HTTP/1.1\r\n" + H + b"\r\n", 400, True),
+    # RFC 9110 §9.3.6 / §15.6.2: no tunnels here, so CONNECT is not implemented (501), and the
+    # bytes after it would be tunnel data: the connection closes.
+    ("CONNECT not implemented", b"CONNECT x:443 HTTP/1.1\r\n" + H + b"\r\n", 501, True),
+    ("CONNECT on HTTP/1.0", b"CONNECT host:443 HTTP/1.0\r\n\r\n", 501, True),
+    ("authority-form with GET", b"GET x:443 HTTP/1.1\r\n" + H + b"\r\n", 400, True),
     ("relative target", b"GET fact HTTP/1.1\r\n" + H + b"\r\n", 400, True),
     ("CL and TE together", b"POST /fact HTTP/1.1\r\n" + H + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, True),
     ("TE not ending in chunked", b"POST /fact HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip\r\n\r\nGET /x HTTP/1.1\r\n\r\n", 400, True),
@@ -46,8 +50,23 @@ CASES = [
     ("chunk size overflow", b"POST /fact HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\nffffffffffffffffffff\r\n", 400, True),
     ("chunk data without CRLF", b"POST /fact HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n", 400, True),
     ("chunked body over limit", b"POST /fact HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n20000\r\n" + b"a" * 70000, 413, True),
-    # RFC 9112 §5.2 allows either 400 or unfolding; Beast unfolds, which keeps the framing intact.
-    ("obs-fold unfolded", b"GET /fact HTTP/1.1\r\n" + H + b"X-Folded: a\r\n b\r\n\r\n", 200, False),
+    # RFC 9112 §5.2 allows either 400 or unfolding: obs-fold is refused in every field.
+    ("obs-fold refused", b"GET /fact HTTP/1.1\r\n" + H + b"X-Folded: a\r\n b\r\n\r\n", 400, True),
+    ("obs-fold with a tab refused", b"GET /fact HTTP/1.1\r\n" + H + b"X-Folded: a\r\n\tb\r\n\r\n", 400, True),
+    # Unfolded, the final coding is "abc", not chunked: it must never be framed as chunked with
+    # the request after its body answered (a smuggling path that Beast's unfolding opened).
+    ("obs-fold after TE chunked", b"POST /fact HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n abc\r\n\r\n"
+     b"0\r\n\r\nGET /smuggled HTTP/1.1\r\n" + H + b"\r\n", 400, True),
+    ("whitespace before the first field", b"GET /fact HTTP/1.1\r\n " + H + b"\r\n", 400, True),
+    # RFC 9110 §5.3: the lines of one field are one list; the final coding is chunked.
+    ("TE split over two lines", b"POST /fact HTTP/1.1\r\n" + H + b"Transfer-Encoding: deflate\r\n"
+     b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 405, False),
+    ("TE chunked then another line", b"POST /fact HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n"
+     b"Transfer-Encoding: deflate\r\n\r\n0\r\n\r\n", 400, True),
+    ("TE trailer refused", b"POST /fact HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n"
+     b"0\r\nTransfer-Encoding: gzip\r\n\r\n", 400, True),
+    ("chunk extensions", b"POST /fact HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n"
+     b"1;a=b;c=\"d e\"\r\nx\r\n0\r\n\r\n", 405, False),
     ("obs-fold in Host refused", b"GET /fact HTTP/1.1\r\nHost: a\r\n b\r\n\r\n", 400, True),
     ("space before colon", b"GET /fact HTTP/1.1\r\nHost : x\r\n\r\n", 400, True),
     ("NUL in header value", b"GET /fact HTTP/1.1\r\n" + H + b"X-A: a\x00b\r\n\r\n", 400, True),
@@ -68,6 +87,10 @@ CASES = [
     ("Host with userinfo", b"GET /fact HTTP/1.1\r\nHost: u@x\r\n\r\n", 400, True),
     ("Host with space", b"GET /fact HTTP/1.1\r\nHost: a b\r\n\r\n", 400, True),
     ("Host with port", b"GET /fact HTTP/1.1\r\nHost: x:8080\r\n\r\n", 200, False),
+    # RFC 3986 §3.2.2: a reg-name may begin like an IPv4 address (Boost.URL 1.81 refuses it).
+    ("Host reg-name like an address", b"GET /fact HTTP/1.1\r\nHost: 0.0.0.0=5000\r\n\r\n", 200, False),
+    ("Host IPv6 literal", b"GET /fact HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", 200, False),
+    ("Host bad port", b"GET /fact HTTP/1.1\r\nHost: x:80a\r\n\r\n", 400, True),
     ("overlong request line", b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n" + H + b"\r\n", 414, True),
     ("overlong header", b"GET /fact HTTP/1.1\r\n" + H + b"X-Big: " + b"a" * 9000 + b"\r\n\r\n", 431, True),
     ("too many headers", b"GET /fact HTTP/1.1\r\n" + H + b"".join(b"X-%d: 1\r\n" % i for i in range(150)) + b"\r\n", 431, True),
@@ -151,6 +174,11 @@ def test_hostile_request(hostile_server, transport, name, raw, status, must_clos
 
 def test_case_table_is_large_enough():
     assert len(CASES) >= 40
+
+
+def test_case_names_are_unique():
+    names = [c[0] for c in CASES]
+    assert len(names) == len(set(names))
 
 
 def test_pipelined_requests_with_an_error_in_between(hostile_server):

@@ -16,7 +16,11 @@ struct Parsed {
 Parsed parse(RequestParser& parser, const std::string& raw) {
   Parsed p;
   parser.header_limit(64 * 1024);
-  parser.put(boost::asio::buffer(raw), p.ec);
+  // Beast's put() stops after the head: call it again for the body, as a connection does.
+  std::size_t used = 0;
+  do {
+    used += parser.put(boost::asio::buffer(raw.data() + used, raw.size() - used), p.ec);
+  } while (!p.ec && !parser.is_done() && used < raw.size());
   p.done = parser.is_done();
   return p;
 }
@@ -73,6 +77,73 @@ TEST(RequestParserTest, CountsDroppedFieldsAgainstTheLimit) {
     const auto p = parse(parser, with_fields(static_cast<int>(kMaxHeaderFields) + 1));
     EXPECT_EQ(p.ec, http::error::header_limit);  // answered 431 by the connection
   }
+}
+
+TEST(RequestParserTest, FindsTheEndOfAHeadAcrossReads) {
+  const std::string head = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  EXPECT_EQ(find_head_end(head), head.size());
+  EXPECT_EQ(find_head_end(head + "GET /next"), head.size());
+  EXPECT_EQ(find_head_end("GET / HTTP/1.1\r\nHost: x\r\n"), std::string_view::npos);
+  // A search that resumes where the last one stopped still finds a terminator that straddles.
+  EXPECT_EQ(find_head_end(head, head.size() - 4), head.size());
+}
+
+TEST(RequestParserTest, RefusesObsFoldInEveryField) {
+  for (const std::string raw :
+       {"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n\tb\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n abc\r\n\r\n",
+        "GET / HTTP/1.1\r\n Host: x\r\n\r\n"}) {
+    BlockPool pool;
+    Arena arena(pool);
+    RequestParser parser(arena);
+    boost::beast::error_code ec;
+    EXPECT_EQ(parser.put_head(raw, ec), 0u) << raw;
+    EXPECT_EQ(ec, http::error::bad_obs_fold) << raw;
+  }
+}
+
+TEST(RequestParserTest, PutHeadLeavesTheBodyForTheBodyRead) {
+  BlockPool pool;
+  Arena arena(pool);
+  RequestParser parser(arena);
+  const std::string raw = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
+  boost::beast::error_code ec;
+  const std::size_t head = find_head_end(raw);
+  EXPECT_EQ(parser.put_head(std::string_view(raw).substr(0, head), ec), head);
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_TRUE(parser.is_header_done());
+  EXPECT_FALSE(parser.is_done());
+  // The body is counted, not kept.
+  EXPECT_EQ(parser.put(boost::asio::buffer(raw.data() + head, 5), ec), 5u);
+  EXPECT_TRUE(parser.is_done());
+  EXPECT_EQ(parser.get().body(), 5u);
+}
+
+TEST(RequestParserTest, FramingFieldsInTrailersAreRefused) {
+  // Beast applies its framing checks to trailer fields too: a second Transfer-Encoding after a
+  // chunked body is an error, never a change of framing.
+  BlockPool pool;
+  Arena arena(pool);
+  RequestParser parser(arena);
+  const auto p = parse(parser,
+                       "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       "1\r\na\r\n0\r\nTransfer-Encoding: gzip\r\n\r\n");
+  EXPECT_EQ(p.ec, http::error::bad_transfer_encoding);
+}
+
+TEST(RequestParserTest, TrailerFieldsAreNotMergedIntoTheHead) {
+  BlockPool pool;
+  Arena arena(pool);
+  RequestParser parser(arena);
+  const auto p = parse(parser,
+                       "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       "1\r\na\r\n0\r\nHost: y\r\nConnection: close\r\n\r\n");
+  ASSERT_FALSE(p.ec) << p.ec.message();
+  ASSERT_TRUE(p.done);
+  EXPECT_EQ(parser.get().count(http::field::host), 1u);
+  EXPECT_TRUE(parser.get().keep_alive());
+  EXPECT_EQ(check_request(parser.get()), std::nullopt);
 }
 
 }  // namespace

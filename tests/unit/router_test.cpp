@@ -165,8 +165,51 @@ TEST_F(RouterTest, TooManyHeaderFieldsAre431) {
   EXPECT_EQ(router_.route(req, rng_).status(), 431u);
 }
 
-TEST_F(RouterTest, AuthorityFormIsABadRequest) {
-  EXPECT_EQ(get("x:443", http::verb::connect).status(), 400u);
+TEST_F(RouterTest, ConnectIsNotImplementedAndCloses) {
+  // RFC 9110 §9.3.6 and §15.6.2: a server that opens no tunnels answers 501, not 400.
+  const Response r = get("x:443", http::verb::connect);
+  EXPECT_EQ(r.status(), 501u);
+  EXPECT_FALSE(r.keep_alive());
+  EXPECT_EQ(get("x:443", http::verb::connect, 10).status(), 501u);
+}
+
+TEST_F(RouterTest, AuthorityFormWithOtherMethodsIsABadRequest) {
+  EXPECT_EQ(get("x:443").status(), 400u);
+}
+
+TEST_F(RouterTest, HostValuesFollowTheUriHostGrammar) {
+  const auto status_with_host = [this](std::string_view host) {
+    Request req{http::verb::get, "/healthz", 11};
+    req.set(http::field::host, host);
+    return router_.route(req, rng_).status();
+  };
+  // reg-names, including ones Boost.URL 1.81's authority parser refuses because they begin
+  // like an IPv4 address (RFC 3986 §3.2.2: the first-match rule makes them reg-names).
+  for (const std::string_view ok : {"x", "example.com:8080", "0.0.0.0=5000", "1.2.3.4.5", "a_b~c",
+                                    "a%41b", "127.0.0.1", "[::1]", "[::1]:80", "[v1.x]", "x:", "",
+                                    "!$&'()*+,;="}) {
+    EXPECT_EQ(status_with_host(ok), 200u) << ok;
+  }
+  for (const std::string_view bad : {"u@x", "a b", "x:8o", "x:1:2", "[::1", "[::1]x", "[zz]", "a%4",
+                                     "a%zz", "a/b", "a?b", "a#b", "\"x\"", "<x>"}) {
+    EXPECT_EQ(status_with_host(bad), 400u) << bad;
+  }
+}
+
+TEST_F(RouterTest, TransferCodingListSpansFieldLines) {
+  // RFC 9110 §5.3: two Transfer-Encoding lines are one list; the final coding is the last
+  // element of the last line.
+  const auto status_with_codings = [this](std::initializer_list<std::string_view> lines) {
+    Request req{http::verb::post, "/fact", 11};
+    req.set(http::field::host, "x");
+    for (const auto line : lines) req.insert(http::field::transfer_encoding, line);
+    return router_.route(req, rng_).status();
+  };
+  EXPECT_EQ(status_with_codings({"deflate", "chunked"}), 405u);
+  EXPECT_EQ(status_with_codings({"deflate, chunked"}), 405u);
+  EXPECT_EQ(status_with_codings({"chunked", "deflate"}), 400u);
+  EXPECT_EQ(status_with_codings({"chunked", ""}), 405u);  // an empty line adds no element
+  EXPECT_EQ(status_with_codings({"gzip"}), 400u);
 }
 
 TEST_F(RouterTest, UnparsableTargetsAreBadRequests) {
