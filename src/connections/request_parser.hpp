@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <string_view>
 #include <tuple>
@@ -84,6 +85,30 @@ class RequestParser final : public http::request_parser<DiscardedBody, ArenaAllo
     // Transfer-Encoding must not change how the request is addressed or framed.
     if (is_header_done()) return;
     if (reads_field(name)) get().insert(name, name_string, value);
+  }
+
+  // Called for every chunk-size line. For the last chunk (size 0) it is called just before
+  // Beast parses the trailer section, which then lies in the input right after `extensions`
+  // (from the CRLF that ends the last-chunk line) up to the first empty line: Beast has found
+  // that empty line in the input before it calls this. Beast would unfold an obs-fold in a
+  // trailer field; it is refused there as in the head (put_head), so no field anywhere in a
+  // request is read in a folded form.
+  void on_chunk_header_impl(std::uint64_t size, boost::beast::string_view extensions,
+                            boost::beast::error_code& ec) override {
+    if (size == 0 && trailers_have_continuation_line(extensions.data() + extensions.size())) {
+      ec = http::error::bad_obs_fold;
+    }
+  }
+
+  // `p` points at the CRLF that ends the last-chunk line; the section ends at the first empty
+  // line, which is known to be there.
+  static bool trailers_have_continuation_line(const char* p) {
+    for (;;) {
+      p += 2;  // past a CRLF: at the start of a line
+      if (p[0] == '\r' && p[1] == '\n') return false;  // the empty line: the end
+      if (p[0] == ' ' || p[0] == '\t') return true;
+      while (p[0] != '\r' || p[1] != '\n') ++p;
+    }
   }
 
   std::size_t fields_ = 0;

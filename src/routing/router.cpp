@@ -47,14 +47,22 @@ void base_fields(Message& m) {
   m.set("X-Content-Type-Options", "nosniff");
 }
 
-// Whether the connection stays open after this request (RFC 9112 §9.3). Without a Connection
-// field, the usual case, the version decides; looking at the few fields costs less than
-// Beast's search of its field tree.
+// Whether the connection stays open after this request (RFC 9112 §9.3): "close" closes it, in
+// HTTP/1.0 only "keep-alive" keeps it open. Every Connection line counts (RFC 9110 §7.6.1: the
+// lines are one list; Beast's message::keep_alive() reads the first only, so "keep-alive" on
+// one line and "close" on the next would have kept it open). Without a Connection field, the
+// usual case, the version decides.
 bool wants_keep_alive(const Request& req) {
+  bool close = false, keep_alive = false;
   for (const auto& f : req) {
-    if (f.name() == http::field::connection) return req.keep_alive();
+    if (f.name() != http::field::connection) continue;
+    for (const auto option : http::token_list{f.value()}) {
+      close = close || boost::beast::iequals(option, "close");
+      keep_alive = keep_alive || boost::beast::iequals(option, "keep-alive");
+    }
   }
-  return req.version() >= 11;
+  if (close) return false;
+  return req.version() >= 11 || keep_alive;
 }
 
 // Status, version and persistence of a response to `req`.
@@ -185,16 +193,61 @@ bool valid_host(std::string_view host) {
   return true;
 }
 
-// The final transfer coding of the request: the last element of the list that all its
-// Transfer-Encoding lines make together (RFC 9110 §5.3: several lines of one field are one
-// comma-separated list), or empty when the list is empty.
-std::string_view final_coding(const Request& req) {
-  std::string_view last;
+bool all_digits(std::string_view s) {
+  if (s.empty()) return false;
+  for (const char c : s) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+bool is_token(std::string_view s) {
+  static constexpr auto kTchar = [] {
+    std::array<bool, 256> t{};
+    for (unsigned char c = 'a'; c <= 'z'; ++c) t[c] = true;
+    for (unsigned char c = 'A'; c <= 'Z'; ++c) t[c] = true;
+    for (unsigned char c = '0'; c <= '9'; ++c) t[c] = true;
+    for (const unsigned char c : std::string_view("!#$%&'*+-.^_`|~")) t[c] = true;
+    return t;
+  }();
+  if (s.empty()) return false;
+  for (const char c : s) {
+    if (!kTchar[static_cast<unsigned char>(c)]) return false;
+  }
+  return true;
+}
+
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// Whether the request's transfer codings frame it as chunked: all its Transfer-Encoding lines
+// together are one list (RFC 9110 §5.3), whose last element must be "chunked" and whose other
+// elements must not be (RFC 9112 §6.1: chunked is applied once, last). Framing is where a
+// leniency becomes request smuggling, so the list is read strictly: every element is a coding
+// name (a token, parameters allowed except on chunked, which has none), and an empty element or
+// an empty line makes the request a bad one, as llhttp and h11 treat it, though RFC 9110
+// §5.6.1 lets a recipient skip empty elements.
+bool chunked_last(const Request& req) {
+  bool chunked = false;  // whether the last element so far is chunked
   for (const auto& f : req) {
     if (f.name() != http::field::transfer_encoding) continue;
-    for (const auto coding : http::token_list{f.value()}) last = coding;
+    std::string_view rest = f.value();
+    for (;;) {
+      const auto comma = rest.find(',');
+      const std::string_view element = trim_ows(rest.substr(0, comma));
+      const auto semicolon = element.find(';');
+      const std::string_view name = trim_ows(element.substr(0, semicolon));
+      if (!is_token(name) || chunked) return false;  // empty, not a name, or after chunked
+      chunked = boost::beast::iequals(name, "chunked");
+      if (chunked && semicolon != std::string_view::npos) return false;
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
   }
-  return last;
+  return chunked;
 }
 
 }  // namespace
@@ -208,7 +261,7 @@ std::optional<http::status> check_request(const Request& req) {
   // One pass over the fields: the count, and the few that decide how the request is framed and
   // addressed (a tree lookup per field would cost more than the whole pass).
   std::size_t fields = 0, hosts = 0, lengths = 0, codings = 0;
-  std::string_view host;
+  std::string_view host, length;
   const Fields::value_type* expect = nullptr;
   for (const auto& f : req) {
     // A bound on the number of fields, as Envoy (100) and h2o do; a large count of tiny fields
@@ -216,7 +269,7 @@ std::optional<http::status> check_request(const Request& req) {
     if (++fields > kMaxHeaderFields) return http::status::request_header_fields_too_large;
     switch (f.name()) {
       case http::field::host: ++hosts, host = f.value(); break;
-      case http::field::content_length: ++lengths; break;
+      case http::field::content_length: ++lengths, length = f.value(); break;
       case http::field::transfer_encoding: ++codings; break;
       case http::field::expect: if (expect == nullptr) expect = &f; break;
       default: break;
@@ -234,9 +287,11 @@ std::optional<http::status> check_request(const Request& req) {
   // body, which would leave the real body to be read as the next request: RFC 9112 §6.3 requires
   // 400 and closing. Transfer-Encoding is not defined for HTTP/1.0 either.
   if (codings > 0 && lengths > 0) return http::status::bad_request;
-  if (codings > 0 && (req.version() < 11 || !boost::beast::iequals(final_coding(req), "chunked"))) {
-    return http::status::bad_request;
-  }
+  if (codings > 0 && (req.version() < 11 || !chunked_last(req))) return http::status::bad_request;
+  // One Content-Length, one number. RFC 9110 §8.6 lets a recipient accept "5, 5" or two equal
+  // lines as 5, and Beast does; a proxy in front may have framed such a message differently,
+  // so it is refused, as nginx and llhttp refuse it.
+  if (lengths > 1 || (lengths == 1 && !all_digits(length))) return http::status::bad_request;
 
   // CONNECT asks for a tunnel (RFC 9110 §9.3.6), which this server does not open: 501, the
   // answer for a method it does not implement (§15.6.2). Its target is the authority-form,

@@ -165,6 +165,21 @@ TEST_F(RouterTest, TooManyHeaderFieldsAre431) {
   EXPECT_EQ(router_.route(req, rng_).status(), 431u);
 }
 
+TEST_F(RouterTest, ConnectionOptionsSpanFieldLines) {
+  const auto keeps_open = [this](unsigned version, std::initializer_list<std::string_view> lines) {
+    Request req{http::verb::get, "/fact", version};
+    req.set(http::field::host, "x");
+    for (const auto line : lines) req.insert(http::field::connection, line);
+    return router_.route(req, rng_).keep_alive();
+  };
+  EXPECT_FALSE(keeps_open(11, {"keep-alive", "Close"}));
+  EXPECT_FALSE(keeps_open(11, {"x, close"}));
+  EXPECT_TRUE(keeps_open(11, {"keep-alive", "upgrade"}));
+  EXPECT_TRUE(keeps_open(10, {"x", "Keep-Alive"}));
+  EXPECT_FALSE(keeps_open(10, {"keep-alive", "close"}));
+  EXPECT_FALSE(keeps_open(10, {}));
+}
+
 TEST_F(RouterTest, ConnectIsNotImplementedAndCloses) {
   // RFC 9110 §9.3.6 and §15.6.2: a server that opens no tunnels answers 501, not 400.
   const Response r = get("x:443", http::verb::connect);
@@ -208,8 +223,30 @@ TEST_F(RouterTest, TransferCodingListSpansFieldLines) {
   EXPECT_EQ(status_with_codings({"deflate", "chunked"}), 405u);
   EXPECT_EQ(status_with_codings({"deflate, chunked"}), 405u);
   EXPECT_EQ(status_with_codings({"chunked", "deflate"}), 400u);
-  EXPECT_EQ(status_with_codings({"chunked", ""}), 405u);  // an empty line adds no element
+  EXPECT_EQ(status_with_codings({"chunked", ""}), 400u);
   EXPECT_EQ(status_with_codings({"gzip"}), 400u);
+  // Read strictly: empty elements and lines, names that are not tokens, chunked twice or with
+  // parameters.
+  EXPECT_EQ(status_with_codings({"", "chunked"}), 400u);
+  EXPECT_EQ(status_with_codings({",chunked"}), 400u);
+  EXPECT_EQ(status_with_codings({"chunked,"}), 400u);
+  EXPECT_EQ(status_with_codings({"\"chunked\""}), 400u);
+  EXPECT_EQ(status_with_codings({"chunked, chunked"}), 400u);
+  EXPECT_EQ(status_with_codings({"chunked;q=1"}), 400u);
+  EXPECT_EQ(status_with_codings({"gzip;level=1 , Chunked"}), 405u);
+}
+
+TEST_F(RouterTest, OneContentLengthOfDigitsOnly) {
+  const auto status_with_lengths = [this](std::initializer_list<std::string_view> lines) {
+    Request req{http::verb::post, "/fact", 11};
+    req.set(http::field::host, "x");
+    for (const auto line : lines) req.insert(http::field::content_length, line);
+    return router_.route(req, rng_).status();
+  };
+  EXPECT_EQ(status_with_lengths({"5"}), 405u);
+  EXPECT_EQ(status_with_lengths({"5", "5"}), 400u);
+  EXPECT_EQ(status_with_lengths({"5, 5"}), 400u);
+  EXPECT_EQ(status_with_lengths({"+5"}), 400u);
 }
 
 TEST_F(RouterTest, UnparsableTargetsAreBadRequests) {
