@@ -18,7 +18,7 @@ BINARY = os.environ.get("PRINTERFACTS_BIN") or os.path.abspath(
 class Server:
     """A printerfacts process with its stdout (access log) and stderr captured to files."""
 
-    def __init__(self, workdir, args, env=None, wrapper=None, wait=True):
+    def __init__(self, workdir, args, env=None, wrapper=None, wait=True, binary=None):
         self.workdir = workdir
         self.stdout_path = os.path.join(workdir, f"stdout-{id(self)}.log")
         self.stderr_path = os.path.join(workdir, f"stderr-{id(self)}.log")
@@ -26,7 +26,7 @@ class Server:
         # Sanitizer settings pass through (the ThreadSanitizer run sets halt_on_error).
         full_env.update({k: v for k, v in os.environ.items() if k.endswith("SAN_OPTIONS")})
         full_env.update(env or {})
-        cmd = (wrapper or []) + [BINARY] + list(args)
+        cmd = (wrapper or []) + [binary or BINARY] + list(args)
         self.proc = subprocess.Popen(
             cmd, cwd=workdir, env=full_env,
             stdout=open(self.stdout_path, "wb"), stderr=open(self.stderr_path, "wb"))
