@@ -1,5 +1,7 @@
 """Helpers for integration tests: start the real printerfacts binary and talk to it."""
 
+import array
+import fcntl
 import os
 import re
 import shutil
@@ -7,6 +9,7 @@ import signal as signals
 import socket
 import subprocess
 import tempfile
+import termios
 import time
 
 import pytest
@@ -26,6 +29,14 @@ class Server:
         # Sanitizer settings pass through (the ThreadSanitizer run sets halt_on_error).
         full_env.update({k: v for k, v in os.environ.items() if k.endswith("SAN_OPTIONS")})
         full_env.update(env or {})
+        # Readiness is the server's own word, READY=1 on a notify socket, as systemd hears it,
+        # unless the test brings a NOTIFY_SOCKET of its own.
+        self._notify = None
+        if "NOTIFY_SOCKET" not in full_env:
+            self._notify_dir = tempfile.mkdtemp(prefix="pfn-", dir="/tmp")
+            self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self._notify.bind(os.path.join(self._notify_dir, "notify"))
+            full_env["NOTIFY_SOCKET"] = os.path.join(self._notify_dir, "notify")
         cmd = (wrapper or []) + [binary or BINARY] + list(args)
         self.proc = subprocess.Popen(
             cmd, cwd=workdir, env=full_env,
@@ -41,14 +52,21 @@ class Server:
         with open(self.stdout_path, encoding="utf-8", errors="replace") as f:
             return f.read()
 
-    def wait_ready(self, timeout=15):
+    def wait_ready(self, timeout=60):
+        """Waits for READY=1 on the notify socket (a generous deadline: a loaded machine may be
+        slow to start an ASan build, and waiting longer costs nothing when it is fast)."""
+        if self._notify is None:
+            raise AssertionError("this server reports readiness on the test's own NOTIFY_SOCKET")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if "ready with" in self.stderr():
-                return
+            self._notify.settimeout(0.1)
+            try:
+                if b"READY=1" in self._notify.recv(4096).split(b"\n"):
+                    return
+            except socket.timeout:
+                pass
             if self.proc.poll() is not None:
                 raise AssertionError(f"printerfacts exited with {self.proc.returncode}:\n{self.stderr()}")
-            time.sleep(0.02)
         raise AssertionError(f"printerfacts not ready after {timeout}s:\n{self.stderr()}")
 
     def listening(self):
@@ -74,6 +92,10 @@ class Server:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        if self._notify is not None:
+            self._notify.close()
+            shutil.rmtree(self._notify_dir, ignore_errors=True)
+            self._notify = None
 
 
 @pytest.fixture
@@ -119,6 +141,46 @@ def rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise AssertionError(f"no VmRSS for process {pid}")
+
+
+def unread_by_peer(sock):
+    """Bytes written to a Unix stream socket that its peer has not read yet (SIOCOUTQ): 0 once
+    the server has read everything the test sent."""
+    n = array.array("i", [0])
+    fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, n, True)
+    return n[0]
+
+
+def wait_until(condition, what, timeout=30):
+    """Polls `condition` until it holds; fails naming `what` after `timeout` seconds. For
+    conditions the test cannot be told of directly; the deadline is generous, so a loaded
+    machine only makes the test slower, never red."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting until {what}")
+        time.sleep(0.005)
+
+
+def wait_read(sock, timeout=30):
+    """Waits until the server has read every byte sent on `sock`."""
+    wait_until(lambda: unread_by_peer(sock) == 0, "the server read what was sent", timeout)
+
+
+def read_until_closed(sock, limit=50_000_000):
+    """Everything the peer sends until it closes. A close with unread input makes the kernel
+    reset the connection instead of ending it (ECONNRESET): both are a close here, and the
+    data that arrived before it is returned."""
+    chunks = []
+    try:
+        while sum(map(len, chunks)) < limit:
+            data = sock.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+    except ConnectionResetError:
+        pass
+    return b"".join(chunks)
 
 
 def recv_until_closed(sock, limit=50_000_000):

@@ -8,7 +8,7 @@ import subprocess
 import threading
 import time
 
-from conftest import exchange, recv_until_closed, unix_connect
+from conftest import exchange, read_until_closed, recv_until_closed, unix_connect, wait_read, wait_until
 
 
 def test_sigterm_lets_a_request_in_flight_finish(start, workdir):
@@ -16,11 +16,10 @@ def test_sigterm_lets_a_request_in_flight_finish(start, workdir):
     path = os.path.join(workdir, "pf.sock")
     s = unix_connect(path)
     s.sendall(b"GET /fact HTTP/1.1\r\nHost: x\r\n")  # half a request: in flight
-    time.sleep(0.2)
+    wait_read(s)
     server.signal()
-    time.sleep(0.3)
+    wait_until(lambda: not os.path.exists(path), "the listener is closed and its file removed")
     assert server.proc.poll() is None, "the server must wait for the request in flight"
-    assert not os.path.exists(path), "new connections are no longer accepted"
     s.sendall(b"\r\n")
     data = recv_until_closed(s)
     assert data.startswith(b"HTTP/1.1 200 OK\r\n")
@@ -41,7 +40,7 @@ def test_sigterm_finishes_a_large_response_to_a_slow_reader(start, workdir):
     s.sendall(b"GET /static/big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
     first = s.recv(1000)
     server.signal()
-    time.sleep(0.3)
+    wait_until(lambda: not os.path.exists(os.path.join(workdir, "pf.sock")), "shutdown has begun")
     data = first + recv_until_closed(s)
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 OK")
@@ -83,7 +82,7 @@ def test_shutdown_deadline_cuts_off_a_stuck_request(start, workdir):
     server = start("--listen", "unix:./pf.sock", "--shutdown-timeout", "1s", "--header-timeout", "60s")
     s = unix_connect(os.path.join(workdir, "pf.sock"))
     s.sendall(b"GET /fact HTTP/1.1\r\n")  # and never finishes it
-    time.sleep(0.2)
+    wait_read(s)
     started = time.monotonic()
     server.signal()
     assert server.proc.wait(timeout=10) == 0
@@ -104,22 +103,30 @@ def test_idle_timeout_closes_a_quiet_connection(start, workdir):
     exchange(s, b"GET /fact HTTP/1.1\r\nHost: x\r\n\r\n")
     started = time.monotonic()
     assert s.recv(100) == b""
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 5
 
 
 def test_header_timeout_closes_a_slow_request(start, workdir):
+    """A slowloris client sends a header line every 100 ms for up to 20 s: the 500 ms header
+    deadline is never extended by it, so the connection closes long before the client stops.
+    The server closes with the client's last line possibly unread, which the kernel turns into
+    a reset: EOF and ECONNRESET both count as closed (and the client's write may fail first)."""
     start("--listen", "unix:./pf.sock", "--header-timeout", "500ms")
     s = unix_connect(os.path.join(workdir, "pf.sock"))
     started = time.monotonic()
     s.sendall(b"GET /fact HTTP/1.1\r\n")
-    for _ in range(10):
-        time.sleep(0.1)
+    closed_while_sending = False
+    for _ in range(200):
+        time.sleep(0.1)  # the client's pace, not synchronisation
         try:
-            s.sendall(b"X-Slow: 1\r\n")  # slowloris: a byte now and then never extends the deadline
-        except OSError:
+            s.sendall(b"X-Slow: 1\r\n")
+        except OSError:  # EPIPE or ECONNRESET: the server has closed
+            closed_while_sending = True
             break
-    assert recv_until_closed(s) == b""
-    assert time.monotonic() - started < 3
+    took = time.monotonic() - started
+    assert read_until_closed(s) == b"", "no answer is owed to a request that never finished"
+    assert closed_while_sending, "the connection stayed open while the client trickled"
+    assert took < 10, f"closed after {took:.1f}s; the deadline is 0.5s"
 
 
 class _Client(threading.Thread):
@@ -195,7 +202,9 @@ def test_sigterm_under_load_answers_every_accepted_request(start, workdir):
     clients = [_Client(path, keep_alive=i % 2 == 0) for i in range(8)]
     for c in clients:
         c.start()
-    time.sleep(1.5)
+    # Under full load before the signal: each kind of client has been answered many times.
+    wait_until(lambda: sum(c.complete for c in clients) > 200 and server.stdout().count("\n") > 1000,
+               "the clients and h2load have been answered", timeout=60)
     signalled = time.monotonic()
     server.signal()
     assert server.proc.wait(timeout=10) == 0
@@ -213,11 +222,12 @@ def test_sigterm_under_load_answers_every_accepted_request(start, workdir):
     errors = [e for c in clients for e in c.errors]
     assert errors == [], errors
     complete = sum(c.complete for c in clients)
-    assert complete > 100 and succeeded > 1000, (complete, succeeded)
+    assert complete > 200 and succeeded > 0, (complete, succeeded)
     # The access log holds one line per request the server answered: each of them arrived whole.
     statuses = _access_log_statuses(server)
     assert set(statuses) == {"200"}, set(statuses)
     assert len(statuses) == succeeded + complete, (len(statuses), succeeded, complete)
-    assert took < 3, f"exit took {took:.2f}s with nothing stuck"
+    # Nothing was stuck until the 5 s deadline (a loaded machine may take a while to drain).
+    assert took < 4.5 and "shutdown deadline passed" not in server.stderr(), f"exit took {took:.2f}s"
     print(f"h2load {succeeded} and clients {complete} complete responses, "
           f"{sum(c.unsent for c in clients)} requests closed unread, exit after {took:.2f}s")

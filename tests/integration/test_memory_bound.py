@@ -9,17 +9,14 @@ maximum, one chunk-size line grew the server by 570 MiB in 1.5 s.
 The release build is measured (scripts/test builds it): AddressSanitizer's shadow memory and
 quarantine would hide the figure being checked."""
 
-import array
-import fcntl
 import os
 import socket
-import termios
 import threading
 import time
 
 import pytest
 
-from conftest import Server, rss_kib, unix_connect
+from conftest import Server, rss_kib, unix_connect, unread_by_peer, wait_until
 
 RELEASE = os.path.join(os.environ.get("PRINTERFACTS_RELEASE_BUILD", ""), "printerfacts")
 HEAD = b"POST /fact HTTP/1.1\r\nHost: x\r\n"
@@ -69,13 +66,6 @@ class PeakRss(threading.Thread):
         self.done.set()
         self.join()
         return self.peak
-
-
-def unread_by_peer(sock):
-    """Bytes written to a Unix stream socket that its peer has not read yet (SIOCOUTQ)."""
-    n = array.array("i", [0])
-    fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, n, True)
-    return n[0]
 
 
 def send_endless(sock, first, piece, total):
@@ -176,10 +166,7 @@ def test_many_connections_each_hold_at_most_the_per_connection_bound(release_ser
         socks.append(s)
     # Measured once the server has read every byte sent (the kernel says so), however long the
     # loaded machine makes that take.
-    deadline = time.monotonic() + 60
-    while any(unread_by_peer(s) for s in socks):
-        assert time.monotonic() < deadline, "the server did not read what was sent"
-        time.sleep(0.01)
+    wait_until(lambda: not any(unread_by_peer(s) for s in socks), "the server read what was sent", 60)
     during = rss_kib(server.proc.pid)
     for s in socks:
         s.close()

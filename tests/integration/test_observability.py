@@ -37,11 +37,12 @@ def test_no_duplicate_timestamps_when_stdout_is_the_journal(workdir):
                                 stdout=out, stderr=subprocess.PIPE)
         try:
             import time
-            deadline = time.monotonic() + 10
+            # The socket file appears before listen(): a first connect may be refused, so curl
+            # retries (no sleep to guess when the server is ready).
+            deadline = time.monotonic() + 60
             while not os.path.exists(os.path.join(workdir, "pf.sock")) and time.monotonic() < deadline:
                 time.sleep(0.02)
-            time.sleep(0.2)
-            curl("--unix-socket", os.path.join(workdir, "pf.sock"), "http://x/fact")
+            curl("--retry", "50", "--retry-connrefused", "--retry-delay", "0", "--unix-socket", os.path.join(workdir, "pf.sock"), "http://x/fact")
         finally:
             proc.terminate()
             proc.wait(timeout=10)

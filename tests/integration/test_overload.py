@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import Server, curl, exchange, read_response, rss_kib, unix_connect
+from conftest import Server, curl, exchange, read_response, rss_kib, unix_connect, wait_read, wait_until
 
 
 def raise_fd_limit(n):
@@ -40,12 +40,15 @@ def test_slowloris_does_not_starve_a_normal_client(start, workdir):
         assert status == 200
     assert worst < 0.5, f"a normal request took {worst:.3f}s among 1000 slow connections"
     # Trickling more bytes does not extend the deadline, which counts from the first byte.
+    trickled = time.monotonic()
     for s in slow[:100]:
         s.sendall(b"X-Slow: 1\r\n")
-    time.sleep(3.5)
+    # Each must be closed by its 2 s deadline; the wait for it is generous (a loaded machine),
+    # and bounded by 12 s from the trickle, far less than a deadline extended by every byte
+    # would keep them (the test would then see them open).
     closed = 0
     for s in slow:
-        s.settimeout(1)
+        s.settimeout(max(0.05, trickled + 12 - time.monotonic()))
         try:
             if s.recv(100) == b"":
                 closed += 1
@@ -68,9 +71,13 @@ def test_a_slow_reader_is_cut_off_and_memory_stays_bounded(start, workdir):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         s.sendall(b"GET /static/big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
         readers.append(s)  # and read (almost) nothing
-    time.sleep(0.5)
+    # Every reader's response has started (its head is logged only when it ends, so the server's
+    # memory is sampled while the files are being sent: once the 20 requests are read).
+    for s in readers:
+        wait_read(s)
     during = rss_kib(server.proc.pid)
-    time.sleep(2.5)
+    # Cut off by the 1 s send timeout: each request is logged when its connection gives up.
+    wait_until(lambda: server.stdout().count("GET /static/big.bin") == 20, "all 20 readers were cut off", 60)
     for s in readers:
         s.settimeout(5)
         data = b""
@@ -97,7 +104,7 @@ def test_descriptor_exhaustion_without_a_busy_loop(workdir, limit):
     try:
         path = os.path.join(workdir, "pf.sock")
         held = [unix_connect(path) for _ in range(limit + 60)]  # more than the server can accept
-        time.sleep(0.5)
+        wait_until(lambda: "accept failed" in server.stderr(), "the server ran out of descriptors")
         used_before = cpu_seconds(server.proc.pid)
         time.sleep(2)
         used = cpu_seconds(server.proc.pid) - used_before
@@ -105,9 +112,8 @@ def test_descriptor_exhaustion_without_a_busy_loop(workdir, limit):
         assert "accept failed" in server.stderr()
         for s in held:
             s.close()
-        time.sleep(0.3)
         # Descriptors are free again: the server serves again.
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30
         while True:
             r = curl("--unix-socket", path, "http://x/healthz", check=False)
             if r.stdout == "ok\n" or time.monotonic() > deadline:
@@ -169,8 +175,16 @@ def test_max_connections_turns_extra_connections_away(start, workdir):
     except ConnectionResetError:
         pass  # closed with our request unread: the kernel resets, which is just as closed
     held.pop().close()
-    time.sleep(0.2)
-    again = unix_connect(path)
-    status, _, _, _ = exchange(again, b"GET /fact HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert status == 200
+
+    def served_again():
+        # Until the server has seen the close, a new connection is still over the limit and is
+        # closed (EOF or reset); after it, the new one is served.
+        try:
+            again = unix_connect(path)
+            status, _, _, _ = exchange(again, b"GET /fact HTTP/1.1\r\nHost: x\r\n\r\n")
+            again.close()
+            return status == 200
+        except (AssertionError, ConnectionResetError, BrokenPipeError):
+            return False
+    wait_until(served_again, "a freed slot is used again")
     assert "connection limit" in server.stderr()

@@ -3,9 +3,8 @@
 import os
 import stat
 import subprocess
-import time
 
-from conftest import Server, curl
+from conftest import Server, curl, wait_until
 
 
 def test_tcp_dual_stack_serves_ipv4_and_ipv6(start):
@@ -57,13 +56,12 @@ def test_a_failed_second_listener_removes_the_first_socket_file(workdir):
 
 def test_systemd_socket_activation(workdir):
     path = os.path.join(workdir, "activated.sock")
-    # systemd-socket-activate binds the socket, then execs us with LISTEN_FDS=1 and our pid.
+    # systemd-socket-activate binds the socket, then execs us with LISTEN_FDS=1 and our pid (and
+    # the notify socket readiness is reported on, which it passes on only when asked).
     server = Server(workdir, ["--listen", "unix:./ignored.sock"],
-                    wrapper=["systemd-socket-activate", "-l", path], wait=False)
+                    wrapper=["systemd-socket-activate", "-E", "NOTIFY_SOCKET", "-l", path], wait=False)
     try:
-        deadline = time.monotonic() + 10
-        while not os.path.exists(path) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: os.path.exists(path), "systemd-socket-activate has bound the socket")
         # The first connection is what makes systemd-socket-activate exec us.
         assert curl("--unix-socket", path, "http://x/healthz").stdout == "ok\n"
         server.wait_ready()
