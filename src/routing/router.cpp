@@ -148,6 +148,25 @@ Response static_response(StaticFile file, const Request& req) {
   return Response{std::move(m), head, Route::static_file, {}};
 }
 
+// A table of the bytes that are letters, digits or one of `extra`.
+constexpr std::array<bool, 256> alnum_and(std::string_view extra) {
+  std::array<bool, 256> t{};
+  for (unsigned char c = 'a'; c <= 'z'; ++c) t[c] = true;
+  for (unsigned char c = 'A'; c <= 'Z'; ++c) t[c] = true;
+  for (unsigned char c = '0'; c <= '9'; ++c) t[c] = true;
+  for (const char c : extra) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}
+
+// One or more digits.
+bool all_digits(std::string_view s) {
+  if (s.empty()) return false;
+  for (const char c : s) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
 // Whether `host` is a valid Host field value: uri-host [ ":" port ] (RFC 9112 §3.2, RFC 3986
 // §3.2.2), or empty. A host is an IP-literal in brackets, or a reg-name: unreserved
 // characters, sub-delims and percent-encodings, which covers IPv4 addresses and names alike
@@ -155,14 +174,7 @@ Response static_response(StaticFile file, const Request& req) {
 // is not allowed in a Host (RFC 9110 §7.2). Boost.URL's authority parser is not used for the
 // whole value: version 1.81 refuses reg-names that begin like an IPv4 address.
 bool valid_host(std::string_view host) {
-  static constexpr auto kRegName = [] {
-    std::array<bool, 256> t{};
-    for (unsigned char c = 'a'; c <= 'z'; ++c) t[c] = true;
-    for (unsigned char c = 'A'; c <= 'Z'; ++c) t[c] = true;
-    for (unsigned char c = '0'; c <= '9'; ++c) t[c] = true;
-    for (const unsigned char c : std::string_view("-._~!$&'()*+,;=")) t[c] = true;
-    return t;
-  }();
+  static constexpr auto kRegName = alnum_and("-._~!$&'()*+,;=");
   const auto is_hex = [](char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
   };
@@ -181,9 +193,7 @@ bool valid_host(std::string_view host) {
     port = host.substr(colon);
   }
   if (!port.empty()) port.remove_prefix(1);  // the ':'
-  for (const char c : port) {
-    if (c < '0' || c > '9') return false;
-  }
+  if (!port.empty() && !all_digits(port)) return false;
   for (std::size_t i = 0; i < name.size(); ++i) {
     const auto c = static_cast<unsigned char>(name[i]);
     if (kRegName[c]) continue;
@@ -193,23 +203,8 @@ bool valid_host(std::string_view host) {
   return true;
 }
 
-bool all_digits(std::string_view s) {
-  if (s.empty()) return false;
-  for (const char c : s) {
-    if (c < '0' || c > '9') return false;
-  }
-  return true;
-}
-
 bool is_token(std::string_view s) {
-  static constexpr auto kTchar = [] {
-    std::array<bool, 256> t{};
-    for (unsigned char c = 'a'; c <= 'z'; ++c) t[c] = true;
-    for (unsigned char c = 'A'; c <= 'Z'; ++c) t[c] = true;
-    for (unsigned char c = '0'; c <= '9'; ++c) t[c] = true;
-    for (const unsigned char c : std::string_view("!#$%&'*+-.^_`|~")) t[c] = true;
-    return t;
-  }();
+  static constexpr auto kTchar = alnum_and("!#$%&'*+-.^_`|~");
   if (s.empty()) return false;
   for (const char c : s) {
     if (!kTchar[static_cast<unsigned char>(c)]) return false;
