@@ -16,15 +16,7 @@
 
 namespace printerfacts {
 
-/// Where the request head at the start of `data` ends: the offset just past its empty line
-/// ("\r\n\r\n"), or npos when it has not all arrived. `from` is where the search may start (a
-/// caller that read more bytes need not search again what it searched already).
-inline std::size_t find_head_end(std::string_view data, std::size_t from = 0) {
-  const auto at = data.find("\r\n\r\n", from);
-  return at == std::string_view::npos ? at : at + 4;
-}
-
-/// True when a line of `head` (after the first) begins with a space or a tab: an obs-fold
+/// True when a line of `head` after its first begins with a space or a tab: an obs-fold
 /// continuation (RFC 9112 §5.2), or whitespace between the request line and the first field
 /// (§2.2). Both are refused; see RequestParser::put_head.
 inline bool has_continuation_line(std::string_view head) {
@@ -45,21 +37,26 @@ class RequestParser final : public http::request_parser<DiscardedBody, ArenaAllo
             std::piecewise_construct, std::make_tuple(),
             std::make_tuple(ArenaAllocator<char>(&arena))) {}
 
-  /// Parses a request head: `bytes` is a whole head, its empty line included (find_head_end),
-  /// or a head that did not end within the header limit (Beast then reports header_limit).
-  /// Returns how many bytes were used.
+  /// Parses as much of a request head as `bytes` (what the connection has buffered) holds, and
+  /// returns how many bytes it used: Beast takes whole lines, and the whole head once its
+  /// empty line is there. need_more asks for more bytes (call again with the rest and what
+  /// arrived since); a head that outgrows the header limit is header_limit.
   std::size_t put_head(std::string_view bytes, boost::beast::error_code& ec) {
+    const std::size_t used = put(boost::asio::buffer(bytes.data(), bytes.size()), ec);
     // obs-fold is refused in every field, with 400, as RFC 9112 §5.2 allows. Beast unfolds it
     // and then reads the framing fields from the unfolded value in ways that disagree with the
     // references: `Transfer-Encoding: chunked` followed by a continuation line ` abc` was
     // framed as chunked, though its final coding is `abc` (a request smuggling path). No
     // client has been allowed to send obs-fold since RFC 7230 (2014), so refusing it costs
-    // nothing real, and it leaves no field whose meaning depends on how it was folded.
-    if (has_continuation_line(bytes)) {
+    // nothing real, and it leaves no field whose meaning depends on how it was folded. The
+    // lines are checked once Beast has taken them, before anything acts on the request (the
+    // first line of a later piece is a continuation too when it begins with whitespace).
+    const std::string_view taken = bytes.substr(0, used);
+    if (!taken.empty() && (has_continuation_line(taken) ||
+                           (head_taken_ > 0 && (taken[0] == ' ' || taken[0] == '\t')))) {
       ec = http::error::bad_obs_fold;
-      return 0;
     }
-    const std::size_t used = put(boost::asio::buffer(bytes.data(), bytes.size()), ec);
+    head_taken_ += used;
     // A complete head of a request with a body: Beast wants the body next, which is not an
     // error here.
     if (ec == http::error::need_more && is_header_done()) ec = {};
@@ -112,6 +109,7 @@ class RequestParser final : public http::request_parser<DiscardedBody, ArenaAllo
   }
 
   std::size_t fields_ = 0;
+  std::size_t head_taken_ = 0;  ///< bytes of the head put_head has had parsed so far
 };
 
 }  // namespace printerfacts

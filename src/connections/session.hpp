@@ -65,25 +65,22 @@ inline unsigned status_for_read_error(const beast::error_code& ec, const Request
   return 0;
 }
 
-/// Reads until `buffer` holds a whole request head, its empty line included, and returns the
-/// head's length (find_head_end); or, when `limit` bytes have arrived and the head has not
-/// ended, returns that many. Fails only with the socket's own errors (end of stream, the
-/// deadline closing the socket).
+/// Reads the rest of a request head into `buffer` and has `parser` parse it as it arrives.
+/// Returns the parser's verdict (no error once the head is complete), or the socket's own error
+/// (end of stream, the deadline closing the socket).
 template <class Stream>
-Task<std::tuple<beast::error_code, std::size_t>> read_head(Stream& socket, beast::flat_buffer& buffer,
-                                                           std::size_t limit) {
-  std::size_t searched = 0;
+Task<beast::error_code> read_head(Stream& socket, beast::flat_buffer& buffer, RequestParser& parser) {
   for (;;) {
-    const std::string_view data = buffered(buffer);
-    if (const auto end = find_head_end(data, searched); end != std::string_view::npos) {
-      co_return std::tuple(beast::error_code(), end);
-    }
-    if (data.size() >= limit) co_return std::tuple(beast::error_code(), data.size());
-    searched = data.size() < 3 ? 0 : data.size() - 3;  // the terminator may straddle two reads
+    // Beast refuses a head that outgrows its limit (header_limit) before the buffer, which has
+    // room for the limit and one read more, is full.
     const std::size_t room = std::min(kReadChunk, buffer.max_size() - buffer.size());
+    if (room == 0) co_return http::error::header_limit;
     auto [ec, n] = co_await socket.async_read_some(buffer.prepare(room), use_tuple);
-    if (ec) co_return std::tuple(ec, std::size_t{0});
+    if (ec) co_return ec;
     buffer.commit(n);
+    beast::error_code parse_ec;
+    buffer.consume(parser.put_head(buffered(buffer), parse_ec));
+    if (parse_ec != http::error::need_more) co_return parse_ec;
   }
 }
 
@@ -245,11 +242,8 @@ session_detail::Task<> run_session(session_detail::Socket<Protocol> socket, std:
     // Usually the whole head is in the buffer already: it is parsed in place, and the
     // connection goes back to the event loop only when more bytes are needed.
     beast::error_code read_ec;
-    std::size_t head_size = find_head_end(buffered(buffer));
-    if (head_size == std::string_view::npos) {
-      std::tie(read_ec, head_size) = co_await read_head(socket, buffer, opts.max_header_size);
-    }
-    if (!read_ec) buffer.consume(parser.put_head(buffered(buffer).substr(0, head_size), read_ec));
+    buffer.consume(parser.put_head(buffered(buffer), read_ec));
+    if (read_ec == http::error::need_more) read_ec = co_await read_head(socket, buffer, parser);
     std::optional<http::status> refused;
     if (!read_ec && !parser.is_done()) {
       // A body follows: its framing is checked before it is read (the router checks every

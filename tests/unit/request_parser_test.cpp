@@ -79,27 +79,46 @@ TEST(RequestParserTest, CountsDroppedFieldsAgainstTheLimit) {
   }
 }
 
-TEST(RequestParserTest, FindsTheEndOfAHeadAcrossReads) {
-  const std::string head = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-  EXPECT_EQ(find_head_end(head), head.size());
-  EXPECT_EQ(find_head_end(head + "GET /next"), head.size());
-  EXPECT_EQ(find_head_end("GET / HTTP/1.1\r\nHost: x\r\n"), std::string_view::npos);
-  // A search that resumes where the last one stopped still finds a terminator that straddles.
-  EXPECT_EQ(find_head_end(head, head.size() - 4), head.size());
-}
-
 TEST(RequestParserTest, RefusesObsFoldInEveryField) {
   for (const std::string raw :
        {"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n\tb\r\n\r\n",
-        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n abc\r\n\r\n",
-        "GET / HTTP/1.1\r\n Host: x\r\n\r\n"}) {
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n abc\r\n\r\n"}) {
     BlockPool pool;
     Arena arena(pool);
     RequestParser parser(arena);
     boost::beast::error_code ec;
-    EXPECT_EQ(parser.put_head(raw, ec), 0u) << raw;
+    parser.put_head(raw, ec);
     EXPECT_EQ(ec, http::error::bad_obs_fold) << raw;
+  }
+}
+
+TEST(RequestParserTest, RefusesWhitespaceBeforeTheFirstField) {
+  BlockPool pool;
+  Arena arena(pool);
+  RequestParser parser(arena);
+  boost::beast::error_code ec;
+  parser.put_head("GET / HTTP/1.1\r\n Host: x\r\n\r\n", ec);
+  EXPECT_TRUE(ec);  // Beast's bad_field or our bad_obs_fold: a 400 either way
+  EXPECT_NE(ec, http::error::need_more);
+}
+
+TEST(RequestParserTest, RefusesObsFoldInAHeadThatArrivesInPieces) {
+  // Beast takes whole lines as they arrive: a continuation that begins the next piece, or
+  // lies inside it, is seen either way.
+  const std::string raw = "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\nX-B: c\r\n\r\n";
+  for (std::size_t split = 1; split < raw.size(); ++split) {
+    BlockPool pool;
+    Arena arena(pool);
+    RequestParser parser(arena);
+    boost::beast::error_code ec;
+    std::string pending = raw.substr(0, split);
+    pending.erase(0, parser.put_head(pending, ec));
+    if (ec == http::error::need_more) {
+      pending += raw.substr(split);
+      parser.put_head(pending, ec);
+    }
+    EXPECT_EQ(ec, http::error::bad_obs_fold) << "split at " << split;
   }
 }
 
@@ -109,8 +128,8 @@ TEST(RequestParserTest, PutHeadLeavesTheBodyForTheBodyRead) {
   RequestParser parser(arena);
   const std::string raw = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
   boost::beast::error_code ec;
-  const std::size_t head = find_head_end(raw);
-  EXPECT_EQ(parser.put_head(std::string_view(raw).substr(0, head), ec), head);
+  const std::size_t head = raw.find("\r\n\r\n") + 4;
+  EXPECT_EQ(parser.put_head(raw, ec), head);
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_TRUE(parser.is_header_done());
   EXPECT_FALSE(parser.is_done());
