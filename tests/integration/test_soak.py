@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 
-from conftest import read_response, rss_kib, unix_connect
+from conftest import read_response, rss_kib, unix_connect, wait_until
 from test_hostile import CASES
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "90"))
@@ -53,6 +53,14 @@ def test_soak_mixed_traffic_no_crash_no_fd_or_memory_growth(start, workdir):
     pid = server.proc.pid
     path = os.path.join(workdir, "pf.sock")
     port = server.tcp_port()
+    # Counted after one exchange: READY=1 reaches the test a moment before sd_notify() has
+    # closed the datagram socket it sent it on, which would count as a descriptor of the start.
+    warm = unix_connect(path)
+    warm.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert read_response(warm)[0] == 200
+    with_warm = fd_count(pid)  # the warm-up connection is open on both sides
+    warm.close()
+    wait_until(lambda: fd_count(pid) < with_warm, "the server closed the warm-up connection")
     fds_at_start = fd_count(pid)
     rng = random.Random(1)
 
@@ -121,9 +129,9 @@ def test_soak_mixed_traffic_no_crash_no_fd_or_memory_growth(start, workdir):
         s.close()
     out = load.communicate(timeout=60)[0].decode()
 
-    # Once every client is gone, the server holds exactly the descriptors it started with.
-    deadline = time.monotonic() + 10
-    while fd_count(pid) != fds_at_start and time.monotonic() < deadline:
+    # Once every client is gone, the server holds no more descriptors than it started with.
+    deadline = time.monotonic() + 30
+    while fd_count(pid) > fds_at_start and time.monotonic() < deadline:
         time.sleep(0.1)
     fds_after = fd_count(pid)
 
@@ -145,6 +153,6 @@ def test_soak_mixed_traffic_no_crash_no_fd_or_memory_growth(start, workdir):
     failed, errored, timeouts, ok, client_errors, server_errors = map(int, m.groups())
     assert (errored, timeouts, server_errors) == (0, 0, 0), out
     assert failed == client_errors and ok > client_errors, out
-    assert fds_after == fds_at_start, (fds_at_start, fds_after)
+    assert fds_after <= fds_at_start, (fds_at_start, fds_after)
     assert growth < RSS_GROWTH_BOUND_KIB, samples
     assert server.stop() == 0, server.stderr()  # under ASan, LeakSanitizer checks at this exit
