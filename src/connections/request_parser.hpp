@@ -1,6 +1,6 @@
 // The parser a connection reads each request with: Beast's request parser, with the request's
-// fields in the request's arena, only the fields routing reads kept, the body dropped, and the
-// checks Beast 1.81 leaves to the application made before it sees a byte.
+// fields in the request's arena, only the fields routing reads kept, the body dropped, and
+// obs-fold refused in the head and the trailers (Beast 1.81 would unfold it).
 #pragma once
 
 #include <cstddef>

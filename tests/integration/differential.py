@@ -226,8 +226,6 @@ def h11_outcome(data):
             elif event is h11.NEED_DATA or event is h11.PAUSED or isinstance(event, h11.ConnectionClosed):
                 return out + [("end",)]
     except h11.RemoteProtocolError as e:
-        if current is not None and (not out or out[-1][1] != current):
-            pass  # the request under way was refused
         return out + [("refused", str(e))]
 
 

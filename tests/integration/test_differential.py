@@ -2,8 +2,6 @@
 round of generated inputs, and every disagreement the generator ever found, kept as regressions
 with the outcome printerfacts must give."""
 
-import os
-
 import pytest
 
 import differential as d

@@ -3,12 +3,11 @@
 import os
 import resource
 import socket
-import subprocess
 import time
 
 import pytest
 
-from conftest import Server, curl, exchange, read_response, rss_kib, unix_connect, wait_read, wait_until
+from conftest import Server, curl, exchange, rss_kib, unix_connect, wait_read, wait_until
 
 
 def raise_fd_limit(n):

@@ -2,7 +2,6 @@
 
 import os
 import stat
-import subprocess
 
 from conftest import Server, curl, wait_until
 

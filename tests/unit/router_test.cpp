@@ -31,6 +31,14 @@ class RouterTest : public ::testing::Test {
     return r.header(http::to_string(f));
   }
   static std::string header(const Response& r, std::string_view name) { return r.header(name); }
+  /// The response to a request with Host: x and one field line of `field` per entry of `lines`.
+  Response with_lines(http::field field, std::initializer_list<std::string_view> lines,
+                      http::verb method = http::verb::post, unsigned version = 11) {
+    Request req{method, "/fact", version};
+    req.set(http::field::host, "x");
+    for (const auto line : lines) req.insert(field, line);
+    return router_.route(req, rng_);
+  }
 
   Content content_{Facts::parse("Fact one.\nFact <two> & more.\n", "test"), StaticFiles::embedded()};
   Router router_{content_};
@@ -167,10 +175,7 @@ TEST_F(RouterTest, TooManyHeaderFieldsAre431) {
 
 TEST_F(RouterTest, ConnectionOptionsSpanFieldLines) {
   const auto keeps_open = [this](unsigned version, std::initializer_list<std::string_view> lines) {
-    Request req{http::verb::get, "/fact", version};
-    req.set(http::field::host, "x");
-    for (const auto line : lines) req.insert(http::field::connection, line);
-    return router_.route(req, rng_).keep_alive();
+    return with_lines(http::field::connection, lines, http::verb::get, version).keep_alive();
   };
   EXPECT_FALSE(keeps_open(11, {"keep-alive", "Close"}));
   EXPECT_FALSE(keeps_open(11, {"x, close"}));
@@ -215,10 +220,7 @@ TEST_F(RouterTest, TransferCodingListSpansFieldLines) {
   // RFC 9110 §5.3: two Transfer-Encoding lines are one list; the final coding is the last
   // element of the last line.
   const auto status_with_codings = [this](std::initializer_list<std::string_view> lines) {
-    Request req{http::verb::post, "/fact", 11};
-    req.set(http::field::host, "x");
-    for (const auto line : lines) req.insert(http::field::transfer_encoding, line);
-    return router_.route(req, rng_).status();
+    return with_lines(http::field::transfer_encoding, lines).status();
   };
   EXPECT_EQ(status_with_codings({"deflate", "chunked"}), 405u);
   EXPECT_EQ(status_with_codings({"deflate, chunked"}), 405u);
@@ -238,10 +240,7 @@ TEST_F(RouterTest, TransferCodingListSpansFieldLines) {
 
 TEST_F(RouterTest, OneContentLengthOfDigitsOnly) {
   const auto status_with_lengths = [this](std::initializer_list<std::string_view> lines) {
-    Request req{http::verb::post, "/fact", 11};
-    req.set(http::field::host, "x");
-    for (const auto line : lines) req.insert(http::field::content_length, line);
-    return router_.route(req, rng_).status();
+    return with_lines(http::field::content_length, lines).status();
   };
   EXPECT_EQ(status_with_lengths({"5"}), 405u);
   EXPECT_EQ(status_with_lengths({"5", "5"}), 400u);
