@@ -58,7 +58,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, const GetEnv& 
   std::string socket_mode = "0660";
   std::string max_header = "8k", max_body = "64k";
   std::string header_timeout = "10s", idle_timeout = "60s", send_timeout = "60s",
-              shutdown_timeout = "10s";
+              shutdown_timeout = "10s", shutdown_delay = "0s";
   std::string access_log = "on";
   o.threads = std::max(1u, std::thread::hardware_concurrency());
 
@@ -105,6 +105,10 @@ CommandLine parse_command_line(int argc, const char* const* argv, const GetEnv& 
                  "time in-flight requests get to finish after SIGTERM")
       ->capture_default_str()
       ->check(converter(parse_duration, "a duration such as 10s"));
+  app.add_option("--shutdown-delay", shutdown_delay,
+                 "after SIGTERM, keep serving this long with /healthz answering 503 (lame duck)")
+      ->capture_default_str()
+      ->check(converter(parse_duration, "a duration such as 5s"));
   app.add_option("--access-log", access_log, "one line per request on stdout")
       ->capture_default_str()
       ->check(CLI::IsMember({"on", "off"}));
@@ -133,6 +137,11 @@ CommandLine parse_command_line(int argc, const char* const* argv, const GetEnv& 
   app.add_option("--log-level", o.log_level, "least severe diagnostic printed")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  // CLI11's TOML reader: one `flag-name = value` line per flag, lists as ["a", "b"].
+  app.set_config("--config", "", "read further flags from FILE (TOML); SIGHUP re-reads it")
+      ->type_name("FILE");
+  // A misspelt setting is an error, not a silently ignored line (CLI11 ignores them by default).
+  app.allow_config_extras(CLI::config_extras_mode::error);
   app.add_flag("--check", o.check, "validate the configuration and exit (0 when valid)");
   app.add_flag("--healthcheck", o.healthcheck,
                "ask the running server on the listen address for /healthz; exit 0 if healthy");
@@ -144,7 +153,11 @@ CommandLine parse_command_line(int argc, const char* const* argv, const GetEnv& 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return CommandLine{std::nullopt, app.exit(e)};
+    if (e.get_exit_code() == 0) return CommandLine{std::nullopt, app.exit(e), {}};  // help, version
+    return CommandLine{std::nullopt, e.get_exit_code(), e.what()};
+  }
+  if (const auto* config = app.get_config_ptr(); config != nullptr && config->count() > 0) {
+    o.config_file = config->as<std::string>();
   }
 
   o.healthcheck = o.healthcheck || healthcheck->parsed();
@@ -159,8 +172,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, const GetEnv& 
     }
     for (const auto& l : metrics_listen) o.metrics_listen.push_back(parse_listen_address(l));
   } catch (const StartupError& e) {
-    std::fprintf(stderr, "printerfacts: %s\n", e.what());
-    return CommandLine{std::nullopt, 2};
+    return CommandLine{std::nullopt, 2, e.what()};
   }
   o.socket_mode = static_cast<mode_t>(std::stoul(socket_mode, nullptr, 8));
   o.max_header_size = *parse_size(max_header);
@@ -169,10 +181,11 @@ CommandLine parse_command_line(int argc, const char* const* argv, const GetEnv& 
   o.idle_timeout = *parse_duration(idle_timeout);
   o.send_timeout = *parse_duration(send_timeout);
   o.shutdown_timeout = *parse_duration(shutdown_timeout);
+  o.shutdown_delay = *parse_duration(shutdown_delay);
   o.access_log = access_log == "on";
   o.metrics_socket_mode = static_cast<mode_t>(std::stoul(metrics_socket_mode, nullptr, 8));
   o.log_format = log_format == "json" ? Options::LogFormat::json : Options::LogFormat::text;
-  return CommandLine{std::move(o), 0};
+  return CommandLine{std::move(o), 0, {}};
 }
 
 }  // namespace printerfacts

@@ -58,6 +58,10 @@ struct Options {
   Duration send_timeout = std::chrono::seconds(60);
   // Time in-flight requests get to finish after SIGTERM/SIGINT. Default: 10s.
   Duration shutdown_timeout = std::chrono::seconds(10);
+  // Lame duck: time after SIGTERM during which everything is still served but /healthz answers
+  // 503, before the listeners close (Kubernetes and load balancers stop sending only after
+  // they learn a replica is leaving). A second signal ends it early. Default: 0 (none).
+  Duration shutdown_delay = Duration::zero();
 
   // Listeners that serve only /metrics and /healthz, with their own socket permissions, so the
   // socket the proxy exposes never serves metrics. Default: none.
@@ -85,13 +89,25 @@ struct Options {
   // Least severe diagnostic printed: trace, debug, info, warn, error, critical, off. Default: info.
   std::string log_level = "info";
 
+  // A file of further flags (TOML: `facts-file = "/srv/facts.txt"`), read at start-up and again
+  // on SIGHUP. Flags on the command line win over it. Default: none.
+  std::optional<std::string> config_file;
+
   // Validate the configuration, print a summary and exit without listening. Default: off.
   bool check = false;
 
   // Act as a health-check client instead: ask the first listen address for /healthz and exit
   // 0 when it answers 200, 1 otherwise ("printerfacts healthcheck" or --healthcheck).
   bool healthcheck = false;
+
+  friend bool operator==(const Options&, const Options&) = default;
 };
+
+/// The settings a reload (SIGHUP) applies to the running process: --facts-file, --static-dir,
+/// --log-level, --allow-uid and --allow-gid. Every other setting needs a restart.
+/// Returns the flags (without "--") whose value differs between `running` and `reread` among
+/// those a reload cannot apply, in the order --help lists them.
+std::vector<std::string> restart_only_changes(const Options& running, const Options& reread);
 
 /// Checks ranges and combinations; throws StartupError naming the offending flag and value.
 void validate(const Options& options);

@@ -152,12 +152,13 @@ Task<> close_gracefully(Stream& socket, ConnectionRegistry::Entry& entry) {
 
 }  // namespace session_detail
 
-/// Serves one accepted connection, accepted on listener number `listener`, with `router`, until
+/// Serves one accepted connection, accepted on listener number `listener` (a metrics-only one
+/// when `metrics_listener`), with the worker's current Site for each request, until
 /// the peer closes, a deadline passes, a response says "Connection: close", or shutdown closes
 /// it. Never throws for anything the peer sends.
 template <class Protocol>
 session_detail::Task<> run_session(session_detail::Socket<Protocol> socket, std::string peer,
-                                   SessionContext& ctx, const Router& router, std::size_t listener) {
+                                   SessionContext& ctx, bool metrics_listener, std::size_t listener) {
   using namespace session_detail;
   using Clock = std::chrono::steady_clock;
   ConnectionRegistry::Entry entry(ctx.registry, [&socket](ConnectionRegistry::Stop how) {
@@ -233,6 +234,9 @@ session_detail::Task<> run_session(session_detail::Socket<Protocol> socket, std:
     // the worker's pool when this iteration ends: no malloc per request, nothing held while idle.
     Arena arena(ctx.blocks);
     RequestParser parser(arena);
+    // The response may point into the site's content: it must outlive the write even if a
+    // reload replaces the worker's site meanwhile.
+    const std::shared_ptr<const Site> site = ctx.site;
     parser.header_limit(static_cast<std::uint32_t>(opts.max_header_size));
     parser.body_limit(opts.max_body_size);
     entry.expires_after(opts.header_timeout);
@@ -270,7 +274,7 @@ session_detail::Task<> run_session(session_detail::Socket<Protocol> socket, std:
     // Built in place (no move-assignment of the message variant on every request).
     Response res = read_ec   ? Router::error(static_cast<http::status>(read_status), 11)
                    : refused ? Router::error(*refused, parser.get().version() == 10 ? 10 : 11)
-                             : router.route(parser.get(), ctx.rng);
+                             : site->router(metrics_listener).route(parser.get(), ctx.rng);
     if (ctx.registry.draining()) res.keep_alive(false);
 
     entry.expires_after(opts.send_timeout);

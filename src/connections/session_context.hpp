@@ -1,4 +1,4 @@
-// What every connection of one worker thread shares: the router, limits, and per-thread state.
+// What every connection of one worker thread shares: the site, limits, and per-thread state.
 #pragma once
 
 #include <optional>
@@ -9,7 +9,7 @@
 #include "connections/http_date.hpp"
 #include "log/access_log.hpp"
 #include "metrics/worker_metrics.hpp"
-#include "routing/router.hpp"
+#include "connections/site.hpp"
 #include "util/arena.hpp"
 
 namespace printerfacts {
@@ -17,6 +17,9 @@ namespace printerfacts {
 /// One per worker thread. Only that thread touches it, so nothing here is locked.
 struct SessionContext {
   const Options& options;
+  /// What requests are served with, a handle of this worker's own (worker_local); a reload
+  /// replaces it, and each request holds the one it started with until it is answered.
+  std::shared_ptr<const Site> site;
   Random rng;
   std::optional<AccessLog> access_log;  ///< empty with --access-log off
   ConnectionRegistry registry;

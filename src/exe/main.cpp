@@ -19,7 +19,7 @@
 #include "listeners/unix_socket.hpp"
 #include "log/diagnostics.hpp"
 #include "metrics/metrics.hpp"
-#include "routing/router.hpp"
+#include "connections/site.hpp"
 #include "server/server.hpp"
 #include "util/startup_error.hpp"
 
@@ -57,12 +57,35 @@ int healthcheck(const Options& options) {
   return r.healthy ? 0 : 1;
 }
 
-int run(const Options& options) {
+// SIGHUP: the same command line parsed again, so its --config file is read again. The settings
+// a reload can apply take effect; a change to any other is reported and waits for a restart.
+// Everything is read and checked before anything changes: an error keeps the running site.
+Reloader reloader(int argc, const char* const* argv, const Options& running,
+                  const MetricsSource* metrics, const Health* health) {
+  return [=, &running] {
+    const CommandLine again = parse_command_line(argc, argv, [](const char* name) { return std::getenv(name); });
+    if (!again.options) throw StartupError(again.error);
+    const Options& o = *again.options;
+    validate(o);
+    std::shared_ptr<const Site> site = Site::load(o, metrics, health);
+    for (const auto& flag : restart_only_changes(running, o)) {
+      spdlog::warn("--{} changed; the new value takes effect at the next restart", flag);
+    }
+    // Said at the old level, so that leaving "info" still shows that the reload took effect.
+    spdlog::info("reloaded: {} facts, static files from {}, log level {}", site->content.facts.size(),
+                 o.static_dir ? *o.static_dir : std::string("the binary"), o.log_level);
+    set_log_level(o.log_level);
+    return site;
+  };
+}
+
+int run(int argc, const char* const* argv, const Options& options) {
   if (options.healthcheck) return healthcheck(options);
   validate(options);
-  Content content{options.facts_file ? Facts::load_file(*options.facts_file) : Facts::embedded(),
-                  options.static_dir ? StaticFiles::directory(*options.static_dir)
-                                     : StaticFiles::embedded()};
+  Health health;
+  // Content first: a missing facts file fails before any socket file is created.
+  Content content = load_content(options);
+  PeerAllowList peers = resolve_peers(options);
   if (options.check) {
     check_listen_addresses(options);
     std::vector<std::string> where;
@@ -89,9 +112,10 @@ int run(const Options& options) {
     metrics->stale_sockets_removed(listeners.stale_sockets_replaced());
   }
   const MetricsSource* source = metrics ? &*metrics : nullptr;
-  const Router app_router(content, options.metrics_on_main ? source : nullptr);
-  const Router metrics_router(content, source, false);
-  Server server(options, app_router, metrics_router, std::move(listeners), metrics ? &*metrics : nullptr);
+  auto site = std::make_shared<const Site>(std::move(content), std::move(peers), source,
+                                           options.metrics_on_main, &health);
+  Server server(options, std::move(listeners), metrics ? &*metrics : nullptr, health, std::move(site),
+                reloader(argc, argv, options, source, &health));
   return server.run();
 }
 
@@ -102,7 +126,13 @@ int main(int argc, char** argv) {
   // this covers stdout when the access log goes to a pipe whose reader went away.
   ::signal(SIGPIPE, SIG_IGN);
   const CommandLine command_line = parse_command_line(argc, argv, [](const char* name) { return std::getenv(name); });
-  if (!command_line.options) return command_line.exit_code;
+  if (!command_line.options) {
+    if (!command_line.error.empty()) {
+      std::fprintf(stderr, "printerfacts: %s\nRun with --help for more information.\n",
+                   command_line.error.c_str());
+    }
+    return command_line.exit_code;
+  }
   const Options& options = *command_line.options;
   try {
     setup_diagnostics(options.log_format == Options::LogFormat::json, options.log_level);
@@ -111,7 +141,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   try {
-    return run(options);
+    return run(argc, argv, options);
   } catch (const StartupError& e) {
     spdlog::error("{}", e.what());
     return 1;

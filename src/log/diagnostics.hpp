@@ -9,4 +9,7 @@ namespace printerfacts {
 /// `level` is an spdlog level name. When stderr is the journal, lines carry no timestamp.
 void setup_diagnostics(bool json, const std::string& level);
 
+/// Changes the least severe level printed (a reload's --log-level); thread-safe.
+void set_log_level(const std::string& level);
+
 }  // namespace printerfacts

@@ -38,11 +38,17 @@ Metrics::Metrics(std::vector<std::string> listeners, unsigned workers)
       stale_sockets_(prometheus::BuildCounter()
                          .Name("printerfacts_stale_sockets_removed_total")
                          .Help("Stale Unix socket files removed at start-up to make room.")
-                         .Register(*registry_)) {
+                         .Register(*registry_)),
+      reloads_(prometheus::BuildCounter()
+                   .Name("printerfacts_reloads_total")
+                   .Help("Reloads on SIGHUP, by result: applied, or failed (the old configuration kept).")
+                   .Register(*registry_)) {
   for (unsigned i = 0; i < workers; ++i) {
     workers_.push_back(std::make_unique<WorkerMetrics>(listeners_.size()));
   }
   stale_sockets_.Add({});
+  reloads_.Add({{"result", "applied"}});
+  reloads_.Add({{"result", "failed"}});
   auto& build = prometheus::BuildGauge()
                     .Name("printerfacts_build_info")
                     .Help("Always 1; the labels describe the running build.")
@@ -51,6 +57,10 @@ Metrics::Metrics(std::vector<std::string> listeners, unsigned workers)
 }
 
 void Metrics::stale_sockets_removed(int count) { stale_sockets_.Add({}).Increment(count); }
+
+void Metrics::reload_finished(bool applied) {
+  reloads_.Add({{"result", applied ? "applied" : "failed"}}).Increment();
+}
 
 namespace {
 

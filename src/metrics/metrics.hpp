@@ -27,6 +27,9 @@ class Metrics : public MetricsSource {
   /// Stale socket files removed at start-up.
   void stale_sockets_removed(int count);
 
+  /// One reload (SIGHUP) applied, or refused for an invalid configuration.
+  void reload_finished(bool applied);
+
   std::string render() const override;
 
  private:
@@ -35,6 +38,7 @@ class Metrics : public MetricsSource {
   // Rare, process-wide events live in a prometheus-cpp registry of their own.
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& stale_sockets_;
+  prometheus::Family<prometheus::Counter>& reloads_;
 };
 
 }  // namespace printerfacts

@@ -101,8 +101,9 @@ Response html_response(http::status status, std::string body, const Request& req
                                  [&body](StringResponse& m) { m.body() = std::move(body); });
 }
 
-Response text_response(std::string_view text, const Request& req, Route route) {
-  return respond<SpanResponse>(http::status::ok, req, route, kTextHead, [text](SpanResponse& m) {
+Response text_response(std::string_view text, const Request& req, Route route,
+                       http::status status = http::status::ok) {
+  return respond<SpanResponse>(status, req, route, kTextHead, [text](SpanResponse& m) {
     m.body() = {text.data(), text.size()};
   });
 }
@@ -358,6 +359,10 @@ Response Router::route(const Request& req, Random& rng) const {
   const std::string path = url->path();   // percent-decoded
   if (path == "/healthz") {
     if (!readable) return method_not_allowed(req, Route::healthz);
+    // Lame duck: still serving, but asking load balancers and probes to stop sending.
+    if (health_ != nullptr && health_->leaving()) {
+      return text_response("shutting down\n", req, Route::healthz, http::status::service_unavailable);
+    }
     return text_response("ok\n", req, Route::healthz);
   }
   if (path == "/metrics" && metrics_ != nullptr) {

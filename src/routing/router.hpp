@@ -2,6 +2,7 @@
 // randomness is injected, so every route is tested in-process.
 #pragma once
 
+#include <atomic>
 #include <optional>
 
 #include "app/facts.hpp"
@@ -56,14 +57,27 @@ class MetricsSource {
   virtual std::string render() const = 0;
 };
 
+/// Whether the process is on its way out: after SIGTERM it keeps serving for --shutdown-delay
+/// while /healthz answers 503, so that load balancers and Kubernetes stop sending it requests
+/// before it stops accepting them. Set by the server; read by every worker thread.
+class Health {
+ public:
+  void leave() { leaving_.store(true, std::memory_order_relaxed); }
+  bool leaving() const { return leaving_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<bool> leaving_{false};
+};
+
 /// Maps requests to responses. Immutable; one instance shared by all worker threads.
 class Router {
  public:
   /// `metrics`, if not null, is served at /metrics. With `serve_app` false only /healthz and
-  /// /metrics exist: the router of a metrics-only listener.
+  /// /metrics exist: the router of a metrics-only listener. `health`, if not null, decides
+  /// whether /healthz answers 200 or 503; it must outlive the router.
   explicit Router(const Content& content, const MetricsSource* metrics = nullptr,
-                  bool serve_app = true)
-      : content_(content), metrics_(metrics), serve_app_(serve_app) {}
+                  bool serve_app = true, const Health* health = nullptr)
+      : content_(content), metrics_(metrics), serve_app_(serve_app), health_(health) {}
 
   /// The response to `req`. Never throws for any request a parser accepted; `rng` picks facts.
   Response route(const Request& req, Random& rng) const;
@@ -76,6 +90,7 @@ class Router {
   const Content& content_;
   const MetricsSource* metrics_;
   bool serve_app_;
+  const Health* health_;
 };
 
 }  // namespace printerfacts

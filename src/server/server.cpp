@@ -63,31 +63,12 @@ void log_failure(std::exception_ptr e) {
   }
 }
 
-/// Who may talk to a Unix-socket listener, beyond what the file permissions allow.
-struct PeerPolicy {
-  const std::vector<uid_t>& uids;
-  const std::vector<gid_t>& gids;
-
-  // Defence in depth: if the socket's mode or group is ever misconfigured, a peer whose kernel-
-  // recorded credentials (SO_PEERCRED, fixed at connect(), unforgeable) match neither list is
-  // still turned away, before we parse a single byte it sent.
-  bool allows(int fd) const {
-    if (uids.empty() && gids.empty()) return true;
-    ucred cred{};
-    socklen_t len = sizeof cred;
-    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return false;
-    return std::find(uids.begin(), uids.end(), cred.uid) != uids.end() ||
-           std::find(gids.begin(), gids.end(), cred.gid) != gids.end();
-  }
-};
-
 /// One worker's duplicate of one listening socket, with what its connections need.
 template <class Protocol>
 struct Acceptor {
   AcceptorSocket<Protocol> socket;
-  const Router& router;
-  std::size_t listener;  ///< index into the server's listeners, for metrics
-  PeerPolicy policy;
+  bool metrics_listener;  ///< serves only /metrics and /healthz
+  std::size_t listener;   ///< index into the server's listeners, for metrics
   bool take_backlog;  ///< at shutdown, serve what is already queued (false: leave it to systemd)
   std::chrono::steady_clock::time_point last_warning{};
 
@@ -97,7 +78,7 @@ struct Acceptor {
       boost::system::error_code ignored;
       s.set_option(tcp::no_delay(true), ignored);
     } else {
-      if (!policy.allows(s.native_handle())) {
+      if (!ctx.site->peers.allows(s.native_handle())) {
         spdlog::warn("refused {}: peer credentials not allowed", describe_peer(s.native_handle()));
         if (ctx.metrics) ctx.metrics->rejected[listener].add();
         return;  // the socket closes as it goes out of scope, unread
@@ -113,7 +94,7 @@ struct Acceptor {
     if (ctx.metrics) ctx.metrics->accepted[listener].add();
     std::string peer = describe_peer(s.native_handle());
     asio::co_spawn(socket.get_executor(),
-                   run_session<Protocol>(std::move(s), std::move(peer), ctx, router, listener),
+                   run_session<Protocol>(std::move(s), std::move(peer), ctx, metrics_listener, listener),
                    log_failure);
   }
 
@@ -185,9 +166,10 @@ std::chrono::steady_clock::duration sweep_tick(const Options& o) {
 }  // namespace
 
 struct Server::Worker {
-  Worker(const Options& options, AccessLogSink* sink, WorkerMetrics* metrics)
-      : ctx{options, Random::from_entropy(), std::nullopt, {}, {}, metrics,
-            (options.max_connections + options.threads - 1) / options.threads, {}} {
+  Worker(const Options& options, std::shared_ptr<const Site> site, AccessLogSink* sink,
+         WorkerMetrics* metrics)
+      : ctx{options, worker_local(std::move(site)), Random::from_entropy(), std::nullopt, {}, {},
+            metrics, (options.max_connections + options.threads - 1) / options.threads, {}} {
     if (sink) ctx.access_log.emplace(*sink, io.get_executor(), access_log_style(options));
     ctx.registry.on_drained([this] { sweeper.cancel(); });
     asio::co_spawn(io, sweep_loop(sweeper, ctx.registry, sweep_tick(options)), log_failure);
@@ -204,16 +186,14 @@ struct Server::Worker {
   std::thread thread;
 };
 
-Server::Server(const Options& options, const Router& app_router, const Router& metrics_router,
-               ListenerSet listeners, Metrics* metrics)
+Server::Server(const Options& options, ListenerSet listeners, Metrics* metrics, Health& health,
+               std::shared_ptr<const Site> site, Reloader reload)
     : options_(options),
-      app_router_(app_router),
-      metrics_router_(metrics_router),
       metrics_(metrics),
-      listeners_(std::move(listeners)) {
-  for (const auto& u : options.allow_uid) allowed_uids_.push_back(resolve_user(u));
-  for (const auto& g : options.allow_gid) allowed_gids_.push_back(resolve_group(g));
-}
+      health_(health),
+      site_(std::move(site)),
+      reload_(std::move(reload)),
+      listeners_(std::move(listeners)) {}
 
 Server::~Server() {
   for (auto& w : workers_) {
@@ -224,15 +204,13 @@ Server::~Server() {
 
 void Server::start_workers() {
   static AccessLogSink stdout_sink(STDOUT_FILENO);
-  const PeerPolicy policy{allowed_uids_, allowed_gids_};
   for (unsigned i = 0; i < options_.threads; ++i) {
-    auto w = std::make_unique<Worker>(options_, options_.access_log ? &stdout_sink : nullptr,
+    auto w = std::make_unique<Worker>(options_, site_, options_.access_log ? &stdout_sink : nullptr,
                                       metrics_ ? &metrics_->worker(i) : nullptr);
     std::size_t index = 0;
     // Every worker accepts on its own duplicate of each listening socket, in its own event loop:
     // no connection is handed between threads and no lock is shared on the hot path.
     for (const auto& l : listeners_.listeners()) {
-      const Router& router = l.metrics ? metrics_router_ : app_router_;
       const std::size_t listener = index++;
       const int fd = ::dup(l.fd);
       if (fd < 0) throw StartupError(errno_message("dup() of listener " + l.name, errno));
@@ -242,7 +220,7 @@ void Server::start_workers() {
       if (l.is_unix) {
         auto& a = std::get<Acceptor<unix_stream>>(w->acceptors.emplace_back(
             std::in_place_type<Acceptor<unix_stream>>,
-            AcceptorSocket<unix_stream>(w->io, unix_stream(), fd), router, listener, policy, take_backlog));
+            AcceptorSocket<unix_stream>(w->io, unix_stream(), fd), l.metrics, listener, take_backlog));
         asio::co_spawn(w->io, accept_loop(a, w->ctx), log_failure);
       } else {
         sockaddr_storage ss{};
@@ -250,8 +228,8 @@ void Server::start_workers() {
         ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
         auto& a = std::get<Acceptor<tcp>>(w->acceptors.emplace_back(
             std::in_place_type<Acceptor<tcp>>,
-            AcceptorSocket<tcp>(w->io, ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd), router,
-            listener, policy, take_backlog));
+            AcceptorSocket<tcp>(w->io, ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd),
+            l.metrics, listener, take_backlog));
         asio::co_spawn(w->io, accept_loop(a, w->ctx), log_failure);
       }
     }
@@ -259,17 +237,48 @@ void Server::start_workers() {
   }
 }
 
+void Server::reload() {
+  systemd::notify("RELOADING=1");
+  spdlog::info("received SIGHUP, reloading");
+  try {
+    // All or nothing: the reloader reads and checks everything before anything changes.
+    std::shared_ptr<const Site> site = reload_();
+    site_ = site;
+    // Each worker switches between two requests; a request in flight finishes with the site it
+    // started with, which lives until the last such request is answered.
+    for (auto& w : workers_) {
+      asio::post(w->io, [worker = w.get(), local = worker_local(site)]() mutable {
+        worker->ctx.site = std::move(local);
+      });
+    }
+    if (metrics_) metrics_->reload_finished(true);
+  } catch (const std::exception& e) {
+    spdlog::error("reload failed; still serving the previous configuration: {}", e.what());
+    if (metrics_) metrics_->reload_finished(false);
+  }
+  systemd::notify("READY=1");
+}
+
 int Server::run() {
-  // Catch termination signals before anything says "ready": a supervisor (or a test) may send
-  // SIGTERM the moment it sees readiness, and the default action would kill us without removing
-  // the socket file. They are handled on this thread; the workers never see them.
+  // Catch termination signals and SIGHUP before anything says "ready": a supervisor (or a test)
+  // may send one the moment it sees readiness, and the default actions kill the process (SIGTERM
+  // without removing the socket file). They are handled on this thread; workers never see them.
   asio::io_context control{1};
-  asio::signal_set signals(control, SIGTERM, SIGINT);
+  asio::signal_set terminate(control, SIGTERM, SIGINT);
+  asio::signal_set hangup(control, SIGHUP);
   int received = 0;
-  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+  terminate.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (!ec) received = sig;
     control.stop();
   });
+  std::function<void()> await_hangup = [&] {
+    hangup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      reload();
+      await_hangup();
+    });
+  };
+  await_hangup();
 
   start_workers();
   std::mutex done_mutex;
@@ -312,15 +321,36 @@ int Server::run() {
   }
   control.run();
 
-  spdlog::info("received {}, shutting down (deadline {})", received == SIGINT ? "SIGINT" : "SIGTERM",
-               format_duration(options_.shutdown_timeout));
+  const char* signal_name = received == SIGINT ? "SIGINT" : "SIGTERM";
   systemd::notify("STOPPING=1");
+  // 0. Lame duck: everything is still served, but /healthz says 503, so that whatever routes
+  //    traffic here (a Kubernetes Service, a load balancer's health check) stops before the
+  //    listeners close. Kubernetes removes a pod from its endpoints only after it sent SIGTERM.
+  //    A second signal ends the delay early; the watchdog and reloads go on meanwhile.
+  if (options_.shutdown_delay > Duration::zero()) {
+    health_.leave();
+    spdlog::info("received {}; serving {} more with /healthz answering 503", signal_name,
+                 format_duration(options_.shutdown_delay));
+    control.restart();
+    asio::steady_timer delay(control, options_.shutdown_delay);
+    delay.async_wait([&](const boost::system::error_code&) { control.stop(); });
+    terminate.async_wait([&](const boost::system::error_code& ec, int) {
+      if (!ec) spdlog::info("second signal: ending the shutdown delay early");
+      control.stop();
+    });
+    control.run();
+  }
+  spdlog::info("{}, shutting down (deadline {})",
+               options_.shutdown_delay > Duration::zero() ? "shutdown delay over"
+                                                           : fmt::format("received {}", signal_name),
+               format_duration(options_.shutdown_timeout));
   // 1. Remove the socket files we created (only if they are still ours): from now on no new
   //    client finds us by path, and the backlogs can only shrink.
   listeners_.remove_files();
   // 2. Stop accepting, in each worker's own thread: serve what is queued in our own sockets'
   //    backlogs, then close them; wake the connections waiting idle, so they close.
   std::latch stopped(static_cast<std::ptrdiff_t>(workers_.size()));
+  std::atomic<std::size_t> open_connections{0};
   for (auto& w : workers_) {
     asio::post(w->io, [&, worker = w.get()] {
       for (auto& a : worker->acceptors) {
@@ -330,11 +360,13 @@ int Server::run() {
       // and registered: drain() must see them.
       asio::post(worker->io, [&, worker] {
         worker->ctx.registry.drain();
+        open_connections += worker->ctx.registry.size();
         stopped.count_down();
       });
     });
   }
   stopped.wait();
+  spdlog::info("stopped accepting; draining {} connection(s)", open_connections.load());
   // 3. Close our descriptors of the listening sockets. With socket activation the socket stays
   //    with systemd, queued connections wait for our successor, and nothing is lost.
   listeners_.close();

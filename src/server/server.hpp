@@ -2,25 +2,30 @@
 // one place where shutdown happens.
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "config/options.hpp"
+#include "connections/site.hpp"
 #include "listeners/listener_set.hpp"
 #include "metrics/metrics.hpp"
-#include "routing/router.hpp"
 
 namespace printerfacts {
 
-/// Runs the service until SIGTERM or SIGINT, then shuts down in a fixed order: stop accepting
-/// and remove our socket files, close idle connections, let busy ones finish until
-/// --shutdown-timeout, close what is left.
+/// Builds the Site a reload switches to, from the configuration read again; throws (a
+/// StartupError saying why) to keep the running one.
+using Reloader = std::function<std::shared_ptr<const Site>()>;
+
+/// Runs the service until SIGTERM or SIGINT, reloading on SIGHUP, then shuts down in a fixed
+/// order: answer /healthz with 503 for --shutdown-delay, stop accepting and remove our socket
+/// files, close idle connections, let busy ones finish until --shutdown-timeout, close the rest.
 class Server {
  public:
-  /// `options`, the routers and `metrics` must outlive the server; the listeners are owned from
-  /// here on. `app_router` serves the main listeners, `metrics_router` the metrics listeners.
+  /// `options`, `health` and `metrics` must outlive the server; the listeners are owned from
+  /// here on. `site` serves the first requests, and `reload` makes each later one on SIGHUP.
   /// `metrics` may be null (nothing serves /metrics): then nothing is recorded.
-  Server(const Options& options, const Router& app_router, const Router& metrics_router,
-         ListenerSet listeners, Metrics* metrics);
+  Server(const Options& options, ListenerSet listeners, Metrics* metrics, Health& health,
+         std::shared_ptr<const Site> site, Reloader reload);
   ~Server();
 
   /// Serves until a termination signal; returns the process exit code (0 after a clean drain).
@@ -29,13 +34,13 @@ class Server {
  private:
   struct Worker;
   void start_workers();
+  void reload();
 
   const Options& options_;
-  const Router& app_router_;
-  const Router& metrics_router_;
   Metrics* metrics_;
-  std::vector<uid_t> allowed_uids_;
-  std::vector<gid_t> allowed_gids_;
+  Health& health_;
+  std::shared_ptr<const Site> site_;
+  Reloader reload_;
   ListenerSet listeners_;
   std::vector<std::unique_ptr<Worker>> workers_;
 };

@@ -18,7 +18,8 @@ def test_sigterm_lets_a_request_in_flight_finish(start, workdir):
     s.sendall(b"GET /fact HTTP/1.1\r\nHost: x\r\n")  # half a request: in flight
     wait_read(s)
     server.signal()
-    wait_until(lambda: not os.path.exists(path), "the listener is closed and its file removed")
+    wait_until(lambda: "draining 1 connection(s)" in server.stderr(), "the drain to begin")
+    assert not os.path.exists(path), "the listener's file is removed before the drain"
     assert server.proc.poll() is None, "the server must wait for the request in flight"
     s.sendall(b"\r\n")
     data = recv_until_closed(s)

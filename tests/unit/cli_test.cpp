@@ -1,8 +1,11 @@
 #include "config/cli.hpp"
 
+#include <fstream>
 #include <map>
 
 #include <gtest/gtest.h>
+
+#include "temp_dir.hpp"
 
 namespace printerfacts {
 namespace {
@@ -65,9 +68,9 @@ TEST(CommandLine, BadValuesFailWithoutOptions) {
 }
 
 TEST(CommandLine, HelpAndVersionExitZero) {
-  testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStdout();
   const auto help = parse({"--help"});
-  const std::string text = testing::internal::GetCapturedStdout();
+  const std::string text = ::testing::internal::GetCapturedStdout();
   EXPECT_FALSE(help.options);
   EXPECT_EQ(help.exit_code, 0);
   for (const char* item : {"--listen", "--socket-mode", "--socket-group", "--threads",
@@ -75,10 +78,54 @@ TEST(CommandLine, HelpAndVersionExitZero) {
                            "--access-log", "SOCKPATH", "PORT", "LISTEN_FDS"}) {
     EXPECT_NE(text.find(item), std::string::npos) << item;
   }
-  testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStdout();
   const auto version = parse({"--version"});
-  EXPECT_NE(testing::internal::GetCapturedStdout().find("printerfacts"), std::string::npos);
+  EXPECT_NE(::testing::internal::GetCapturedStdout().find("printerfacts"), std::string::npos);
   EXPECT_EQ(version.exit_code, 0);
+}
+
+TEST(CommandLine, ConfigFileSuppliesFlagsAndTheCommandLineWins) {
+  const printerfacts::testing::TempDir dir;
+  std::ofstream(dir / "pf.toml") << "facts-file = \"/srv/facts.txt\"\nthreads = 3\n"
+                                 << "allow-uid = [\"www-data\", \"7\"]\nshutdown-delay = \"5s\"\n";
+  const std::string config = dir / "pf.toml";
+  const auto cl = parse({"--config", config.c_str(), "--threads", "2"});
+  ASSERT_TRUE(cl.options) << cl.error;
+  EXPECT_EQ(cl.options->facts_file, "/srv/facts.txt");
+  EXPECT_EQ(cl.options->threads, 2u);
+  EXPECT_EQ(cl.options->allow_uid, (std::vector<std::string>{"www-data", "7"}));
+  EXPECT_EQ(cl.options->shutdown_delay, std::chrono::seconds(5));
+  EXPECT_EQ(cl.options->config_file, config);
+}
+
+TEST(CommandLine, ConfigFileErrorsNameTheFileOrTheSetting) {
+  const printerfacts::testing::TempDir dir;
+  const std::string missing = dir / "missing.toml";
+  const auto gone = parse({"--config", missing.c_str()});
+  EXPECT_FALSE(gone.options);
+  EXPECT_NE(gone.error.find(missing), std::string::npos) << gone.error;
+  std::ofstream(dir / "typo.toml") << "facts-fiel = \"/srv/facts.txt\"\n";
+  const std::string typo = dir / "typo.toml";
+  const auto misspelt = parse({"--config", typo.c_str()});
+  EXPECT_FALSE(misspelt.options) << "an unknown setting is an error, not ignored";
+  EXPECT_NE(misspelt.error.find("facts-fiel"), std::string::npos) << misspelt.error;
+}
+
+TEST(RestartOnlyChanges, NamesTheSettingsAReloadCannotApply) {
+  Options running;
+  running.listen.push_back(parse_listen_address("unix:/run/a.sock"));
+  Options reread = running;
+  reread.facts_file = "/srv/new.txt";
+  reread.static_dir = "/srv/static";
+  reread.log_level = "debug";
+  reread.allow_uid = {"www-data"};
+  reread.allow_gid = {"adm"};
+  EXPECT_TRUE(restart_only_changes(running, reread).empty()) << "all of these are reloadable";
+  reread.listen[0] = parse_listen_address("unix:/run/b.sock");
+  reread.threads = running.threads + 1;
+  reread.idle_timeout = std::chrono::seconds(5);
+  EXPECT_EQ(restart_only_changes(running, reread),
+            (std::vector<std::string>{"listen", "threads", "idle-timeout"}));
 }
 
 TEST(Validate, RejectsNonsense) {

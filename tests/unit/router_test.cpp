@@ -90,6 +90,26 @@ TEST_F(RouterTest, HealthzSaysOk) {
   EXPECT_EQ(body(r), "ok\n");
 }
 
+TEST(RouterHealth, HealthzAnswers503OnceTheProcessIsLeavingAndTheAppStillServes) {
+  const Content content{Facts::parse("f\n", "t"), StaticFiles::embedded()};
+  Health health;
+  const Router router(content, nullptr, true, &health);
+  Random rng(1);
+  const auto get = [&](const char* target) {
+    Request req{http::verb::get, target, 11};
+    req.set(http::field::host, "x");
+    return router.route(req, rng);
+  };
+  EXPECT_EQ(get("/healthz").status(), 200u);
+  health.leave();
+  const Response r = get("/healthz");
+  EXPECT_EQ(r.status(), 503u);
+  EXPECT_EQ(r.route, Route::healthz);
+  EXPECT_EQ(std::string(std::get<SpanResponse>(r.message).body().data(), r.content_length()),
+            "shutting down\n");
+  EXPECT_EQ(get("/fact").status(), 200u) << "a lame duck still serves requests";
+}
+
 TEST_F(RouterTest, StaticAssetHasTypeEtagAndCaching) {
   const Response r = get("/static/style.css");
   EXPECT_EQ(r.status(), 200u);

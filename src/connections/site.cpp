@@ -1,0 +1,53 @@
+#include "connections/site.hpp"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+
+namespace printerfacts {
+
+// Defence in depth: if the socket's mode or group is ever misconfigured, a peer whose kernel-
+// recorded credentials (SO_PEERCRED, fixed at connect(), unforgeable) match neither list is
+// still turned away, before we parse a single byte it sent.
+bool PeerAllowList::allows(int fd) const {
+  if (uids.empty() && gids.empty()) return true;
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return false;
+  return std::find(uids.begin(), uids.end(), cred.uid) != uids.end() ||
+         std::find(gids.begin(), gids.end(), cred.gid) != gids.end();
+}
+
+Content load_content(const Options& options) {
+  return Content{options.facts_file ? Facts::load_file(*options.facts_file) : Facts::embedded(),
+                 options.static_dir ? StaticFiles::directory(*options.static_dir)
+                                    : StaticFiles::embedded()};
+}
+
+PeerAllowList resolve_peers(const Options& options) {
+  PeerAllowList peers;
+  for (const auto& u : options.allow_uid) peers.uids.push_back(resolve_user(u));
+  for (const auto& g : options.allow_gid) peers.gids.push_back(resolve_group(g));
+  return peers;
+}
+
+std::shared_ptr<const Site> Site::load(const Options& options, const MetricsSource* metrics,
+                                       const Health* health) {
+  return std::make_shared<const Site>(load_content(options), resolve_peers(options), metrics,
+                                      options.metrics_on_main, health);
+}
+
+Site::Site(Content site_content, PeerAllowList allowed, const MetricsSource* metrics,
+           bool metrics_on_main, const Health* health)
+    : content(std::move(site_content)),
+      peers(std::move(allowed)),
+      app_(this->content, metrics_on_main ? metrics : nullptr, true, health),
+      metrics_(this->content, metrics, false, health) {}
+
+std::shared_ptr<const Site> worker_local(std::shared_ptr<const Site> site) {
+  auto holder = std::make_shared<std::shared_ptr<const Site>>(std::move(site));
+  const Site* raw = holder->get();
+  return std::shared_ptr<const Site>(std::move(holder), raw);  // aliasing: shares holder's count
+}
+
+}  // namespace printerfacts

@@ -1,0 +1,63 @@
+// What connections serve with: the content, the routers over it and who may connect. Built at
+// start-up and again by every reload (SIGHUP), then shared read-only by all worker threads; a
+// request keeps the Site it started with alive until its response is written.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <vector>
+
+#include "config/options.hpp"
+#include "routing/router.hpp"
+
+namespace printerfacts {
+
+/// Unix-socket peers allowed beyond what the file permissions allow (--allow-uid, --allow-gid).
+struct PeerAllowList {
+  std::vector<uid_t> uids;
+  std::vector<gid_t> gids;
+
+  /// True when both lists are empty, or the peer of the connected Unix socket `fd` runs as a
+  /// listed user or with a listed primary group.
+  bool allows(int fd) const;
+};
+
+/// The content --facts-file and --static-dir name (or the embedded ones). Throws StartupError
+/// naming the file or directory at fault.
+Content load_content(const Options& options);
+
+/// The --allow-uid and --allow-gid lists, resolved. Throws StartupError naming the user or group.
+PeerAllowList resolve_peers(const Options& options);
+
+/// Everything a reload replaces at once. Not copyable or movable: the routers refer to
+/// `content`.
+class Site {
+ public:
+  /// load_content() and resolve_peers() in one. `metrics` and `health` are the process's,
+  /// shared by every Site; either may be null.
+  static std::shared_ptr<const Site> load(const Options& options, const MetricsSource* metrics,
+                                          const Health* health);
+
+  Site(Content content, PeerAllowList peers, const MetricsSource* metrics, bool metrics_on_main,
+       const Health* health);
+  Site(const Site&) = delete;
+  Site& operator=(const Site&) = delete;
+
+  /// The router of a main listener, or of a metrics-only one.
+  const Router& router(bool metrics_listener) const { return metrics_listener ? metrics_ : app_; }
+
+  const Content content;
+  const PeerAllowList peers;
+
+ private:
+  const Router app_;
+  const Router metrics_;
+};
+
+/// A handle to `site` whose reference count lives in a control block of the calling worker's
+/// own: every request copies its worker's handle, and incrementing a count that all threads
+/// share would bounce one cache line between the cores on every request.
+std::shared_ptr<const Site> worker_local(std::shared_ptr<const Site> site);
+
+}  // namespace printerfacts
