@@ -1,6 +1,6 @@
 # Installation layout and the Debian package (cpack -G DEB): the binary, its man page, the
 # systemd units, the nginx sites, /etc/default/printerfacts and maintainer scripts that create
-# the system user. Paths follow Debian 12 (units in /lib/systemd/system).
+# the system user.
 set(PF_DEBIAN ${CMAKE_CURRENT_SOURCE_DIR}/deploy/debian)
 set(PF_GEN ${CMAKE_CURRENT_BINARY_DIR}/packaging)
 file(MAKE_DIRECTORY ${PF_GEN})
@@ -15,20 +15,33 @@ foreach(in printerfacts.1 changelog)
 endforeach()
 add_custom_target(printerfacts_docs ALL DEPENDS ${PF_COMPRESSED})
 
-install(FILES ${PF_GEN}/printerfacts.1.gz DESTINATION share/man/man1)
-install(FILES ${PF_DEBIAN}/copyright ${PF_GEN}/changelog.gz DESTINATION share/doc/printerfacts)
+# Every destination is relative to the install prefix unless a cache variable makes it absolute,
+# so `cmake --install build --prefix DIR` (a Nix store path, a home directory) works without
+# privileges. The release preset, which the Debian package is built from, sets Debian 12's
+# absolute places: CMAKE_INSTALL_SYSCONFDIR=/etc and PRINTERFACTS_SYSTEMD_UNIT_DIR=/lib/systemd/system.
+set(PRINTERFACTS_SYSTEMD_UNIT_DIR "lib/systemd/system" CACHE STRING
+    "where the systemd units are installed (relative: under the install prefix)")
+install(FILES ${PF_GEN}/printerfacts.1.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+install(FILES ${PF_DEBIAN}/copyright ${PF_GEN}/changelog.gz DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES
   deploy/systemd/printerfacts.socket deploy/systemd/printerfacts-metrics.socket
   deploy/systemd/printerfacts.service deploy/systemd/printerfacts-standalone.service
   deploy/systemd/printerfacts@.socket deploy/systemd/printerfacts@.service
-  DESTINATION /lib/systemd/system)
-install(FILES deploy/nginx/printerfacts.conf DESTINATION /etc/nginx/sites-available RENAME printerfacts)
-install(FILES deploy/nginx/printerfacts-scaled.conf DESTINATION /etc/nginx/sites-available
-        RENAME printerfacts-scaled)
-install(FILES ${PF_DEBIAN}/printerfacts.default DESTINATION /etc/default RENAME printerfacts)
+  DESTINATION ${PRINTERFACTS_SYSTEMD_UNIT_DIR})
+install(FILES deploy/nginx/printerfacts.conf DESTINATION ${CMAKE_INSTALL_SYSCONFDIR}/nginx/sites-available
+        RENAME printerfacts)
+install(FILES deploy/nginx/printerfacts-scaled.conf
+        DESTINATION ${CMAKE_INSTALL_SYSCONFDIR}/nginx/sites-available RENAME printerfacts-scaled)
+install(FILES ${PF_DEBIAN}/printerfacts.default DESTINATION ${CMAKE_INSTALL_SYSCONFDIR}/default
+        RENAME printerfacts)
+install(FILES deploy/printerfacts.toml DESTINATION ${CMAKE_INSTALL_SYSCONFDIR}/printerfacts)
 
-file(WRITE ${PF_GEN}/conffiles
-  "/etc/default/printerfacts\n/etc/nginx/sites-available/printerfacts\n/etc/nginx/sites-available/printerfacts-scaled\n")
+# dpkg keeps an administrator's changes to these across upgrades.
+set(PF_CONFFILES default/printerfacts nginx/sites-available/printerfacts
+    nginx/sites-available/printerfacts-scaled printerfacts/printerfacts.toml)
+list(TRANSFORM PF_CONFFILES PREPEND "/etc/")
+list(JOIN PF_CONFFILES "\n" PF_CONFFILES_TEXT)
+file(WRITE ${PF_GEN}/conffiles "${PF_CONFFILES_TEXT}\n")
 
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME printerfacts)

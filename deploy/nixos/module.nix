@@ -8,9 +8,13 @@
 
 let
   cfg = config.services.printerfacts;
-  inherit (lib) mkEnableOption mkOption mkIf types escapeShellArgs;
+  inherit (lib) mkEnableOption mkOption mkIf mkRenamedOptionModule types escapeShellArgs;
+  # The proxy's group when the module's nginx (or another) runs; otherwise root's, so that until
+  # a group is chosen only root may connect (mode 0660, owner root).
+  nginxOn = config.services.nginx.enable || cfg.domain != null;
 
   hardening = {
+    # No package creates a user on NixOS: this one exists only while the service runs.
     DynamicUser = true;
     UMask = "0077";
     PrivateNetwork = true;
@@ -44,6 +48,11 @@ let
   };
 in
 {
+  # The original printerfacts module called the socket path sockPath.
+  imports = [
+    (mkRenamedOptionModule [ "services" "printerfacts" "sockPath" ] [ "services" "printerfacts" "socketPath" ])
+  ];
+
   options.services.printerfacts = {
     enable = mkEnableOption "printerfacts, random printer facts over a Unix socket";
 
@@ -67,8 +76,9 @@ in
 
     socketGroup = mkOption {
       type = types.str;
-      default = config.services.nginx.group;
-      defaultText = lib.literalExpression "config.services.nginx.group";
+      default = if nginxOn then config.services.nginx.group else "root";
+      defaultText = lib.literalExpression
+        ''if config.services.nginx.enable || domain != null then config.services.nginx.group else "root"'';
       description = "Group of the socket: the reverse proxy's group, so that it alone may connect.";
     };
 
@@ -111,7 +121,8 @@ in
     systemd.sockets.printerfacts = {
       description = "printerfacts HTTP socket";
       wantedBy = [ "sockets.target" ];
-      partOf = [ "printerfacts.service" ];
+      # No partOf = [ "printerfacts.service" ]: a restart of the service would close this socket
+      # (and RemoveOnStop delete its file), failing the requests that arrive meanwhile.
       socketConfig = {
         ListenStream = cfg.socketPath;
         FileDescriptorName = "http";
@@ -127,7 +138,6 @@ in
     systemd.sockets.printerfacts-metrics = mkIf cfg.metrics.enable {
       description = "printerfacts metrics socket";
       wantedBy = [ "sockets.target" ];
-      partOf = [ "printerfacts.service" ];
       socketConfig = {
         ListenStream = cfg.metrics.socketPath;
         FileDescriptorName = "metrics";
@@ -150,6 +160,8 @@ in
         NotifyAccess = "main";
         WatchdogSec = "30s";
         ExecStart = "${cfg.package}/bin/printerfacts ${escapeShellArgs cfg.extraFlags}";
+        # SIGHUP re-reads --facts-file and --static-dir in place (RELOADING=1, then READY=1).
+        ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
         Restart = "on-failure";
         RestartSec = "1s";
         TimeoutStopSec = "20s";
@@ -163,11 +175,13 @@ in
       recommendedProxySettings = true;
       upstreams.printerfacts = {
         servers."unix:${cfg.socketPath}" = { };
-        extraConfig = "keepalive 32;";
+        # Idle upstream connections close on nginx's side first: below printerfacts'
+        # --idle-timeout (60s), so nginx never reuses one that printerfacts is closing.
+        extraConfig = "keepalive 32; keepalive_timeout 50s;";
       };
       upstreams.printerfacts_metrics = mkIf cfg.metrics.enable {
         servers."unix:${cfg.metrics.socketPath}" = { };
-        extraConfig = "keepalive 2;";
+        extraConfig = "keepalive 2; keepalive_timeout 50s;";
       };
       virtualHosts.${cfg.domain} = {
         enableACME = cfg.useACME;

@@ -2,7 +2,6 @@
 systemd unit would run it, and reached through the nginx site it installs. This test changes
 the machine (a package, a system user, an nginx site) and undoes it all at the end."""
 
-import glob
 import os
 import re
 import shlex
@@ -13,9 +12,8 @@ import time
 import pytest
 
 from conftest import curl
+from package import build_deb
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-RELEASE = os.environ.get("PRINTERFACTS_RELEASE_BUILD", os.path.join(ROOT, "build", "release"))
 
 
 def run(*cmd, **kw):
@@ -23,15 +21,8 @@ def run(*cmd, **kw):
 
 
 @pytest.fixture(scope="module")
-def deb():
-    assert os.path.exists(os.path.join(RELEASE, "printerfacts")), \
-        f"no release build in {RELEASE} (scripts/test builds it)"
-    for old in glob.glob(os.path.join(RELEASE, "*.deb")):
-        os.unlink(old)
-    r = run("cpack", "-G", "DEB", cwd=RELEASE)
-    assert r.returncode == 0, r.stdout + r.stderr
-    [path] = glob.glob(os.path.join(RELEASE, "printerfacts_*_*.deb"))
-    return path
+def deb(tmp_path_factory):
+    return build_deb(str(tmp_path_factory.mktemp("deb")))
 
 
 def test_package_name_contents_and_lintian(deb):
@@ -41,7 +32,8 @@ def test_package_name_contents_and_lintian(deb):
                  "./lib/systemd/system/printerfacts.socket", "./lib/systemd/system/printerfacts.service",
                  "./lib/systemd/system/printerfacts-standalone.service",
                  "./lib/systemd/system/printerfacts@.service", "./etc/nginx/sites-available/printerfacts",
-                 "./etc/default/printerfacts", "./usr/share/doc/printerfacts/copyright"]:
+                 "./etc/default/printerfacts", "./etc/printerfacts/printerfacts.toml",
+                 "./usr/share/doc/printerfacts/copyright"]:
         assert path in listing, path
     r = run("lintian", "--tag-display-limit", "0", deb)
     errors = [l for l in r.stdout.splitlines() if l.startswith("E:")]

@@ -1,0 +1,288 @@
+"""The Debian package's systemd units under a real systemd as PID 1: a Debian 12 machine booted
+with systemd-nspawn, the project's .deb installed with dpkg, driven with the real systemctl.
+
+What only the real engine shows: that a restart of the service leaves its socket alone (no
+PartOf=), that stopping the service leaves the socket to activate it again, that reload works,
+that the hardening lets the standalone unit run, and what the watchdog does."""
+
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import threading
+import time
+
+import pytest
+
+from machine import Machine, root_tree
+from package import build_deb
+
+HTTP = "/run/printerfacts/http.sock"
+METRICS = "/run/printerfacts/metrics.sock"
+SOCKETS = ["printerfacts.socket", "printerfacts-metrics.socket"]
+
+
+@pytest.fixture(scope="module")
+def machine(tmp_path_factory):
+    work = tmp_path_factory.mktemp("machine")
+    deb = build_deb(str(work))
+    depends = subprocess.run(["dpkg-deb", "-f", deb, "Depends"], capture_output=True, text=True,
+                             check=True).stdout.strip()
+    m = Machine(root_tree(depends), f"pftest{os.getpid()}", str(work / "console.log"))
+    try:
+        shutil.copy(deb, m.path("/root/printerfacts.deb"))
+        m.sd("dpkg", "-i", "/root/printerfacts.deb")
+        m.sd("systemctl", "start", *SOCKETS)
+        yield m
+    finally:
+        m.poweroff()
+
+
+def request(m, path=HTTP, target="/fact", timeout=10):
+    """One request on a new connection from the host, as nginx would make it; (status, body)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(m.path(path))
+        s.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), body
+
+
+class Load:
+    """Requests back to back from a few threads until stopped; counts what failed and why."""
+
+    def __init__(self, m, path=HTTP, threads=4):
+        self.ok, self.failures, self._stop = 0, [], threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, args=(m, path)) for _ in range(threads)]
+        for t in self._threads:
+            t.start()
+
+    def _run(self, m, path):
+        while not self._stop.is_set():
+            try:
+                status, _ = request(m, path)
+                outcome = None if status == 200 else f"status {status}"
+            except OSError as e:
+                outcome = repr(e)
+            with self._lock:
+                if outcome:
+                    self.failures.append(outcome)
+                else:
+                    self.ok += 1
+
+    def stop(self):
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=60)
+        return self.ok, self.failures
+
+
+def main_pid(m, unit="printerfacts.service"):
+    return int(m.show(unit, "MainPID"))
+
+
+def wait_for(condition, what, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.05)
+
+
+def test_the_first_request_activates_the_service_through_its_socket(machine):
+    m = machine
+    assert m.show("printerfacts.service", "ActiveState") == "inactive", "nothing runs before a request"
+    st = os.stat(m.path(HTTP))
+    assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o660
+    assert m.sd("stat", "-c", "%U:%G", HTTP).stdout.strip() == "root:www-data"
+    status, body = request(m)
+    assert status == 200 and body.endswith(b"\n")
+    assert m.show("printerfacts.service", "ActiveState") == "active"
+    # Readiness: Type=notify, so "active" means the process said READY=1.
+    assert m.show("printerfacts.service", "Type") == "notify"
+    assert m.show("printerfacts.service", "StatusErrno") == "0"
+    journal = m.sd("journalctl", "-u", "printerfacts.service", "-o", "cat").stdout
+    assert "(from systemd)" in journal and "ready with" in journal, journal
+    # The group decides who may connect: a www-data process may, nobody else (but root).
+    allowed = m.sd("runuser", "-u", "www-data", "--", "curl", "-sS", "--unix-socket", HTTP, "http://x/fact",
+                   check=False)
+    assert allowed.returncode == 0 and allowed.stdout.endswith("\n"), allowed.stderr
+    denied = m.sd("runuser", "-u", "nobody", "--", "curl", "-sS", "--unix-socket", HTTP, "http://x/fact",
+                  check=False)
+    assert denied.returncode != 0 and "ermission denied" in denied.stderr, denied.stderr
+
+
+def test_five_restarts_under_load_lose_no_request_and_leave_the_socket_alone(machine):
+    m = machine
+    request(m)  # running
+    inode = os.stat(m.path(HTTP)).st_ino
+    socket_invocation = m.show("printerfacts.socket", "InvocationID")
+    pids = {main_pid(m)}
+    load = Load(m)
+    try:
+        for _ in range(5):
+            time.sleep(2.5)  # systemd's start limit: at most 5 starts in 10 s
+            m.sd("systemctl", "restart", "printerfacts.service")
+            pids.add(main_pid(m))
+        time.sleep(1)
+    finally:
+        ok, failures = load.stop()
+    assert failures == [], f"{len(failures)} of {ok + len(failures)} requests failed: {failures[:5]}"
+    assert ok > 100, ok
+    assert len(pids) == 6, "each restart started a new process"
+    assert os.stat(m.path(HTTP)).st_ino == inode, "the socket file was never replaced"
+    assert m.show("printerfacts.socket", "InvocationID") == socket_invocation, "the socket unit was untouched"
+    assert m.show("printerfacts.service", "NRestarts") == "0", "no restart was a failure"
+
+
+def test_stop_leaves_the_socket_listening_and_the_next_request_starts_the_service(machine):
+    m = machine
+    request(m)
+    m.sd("systemctl", "stop", "printerfacts.service")
+    assert m.show("printerfacts.service", "ActiveState") == "inactive"
+    assert m.show("printerfacts.service", "Result") == "success", "SIGTERM ends it with exit 0"
+    assert m.show("printerfacts.socket", "ActiveState") == "active"
+    assert m.show("printerfacts.socket", "SubState") == "listening"
+    assert request(m)[0] == 200
+    assert m.show("printerfacts.service", "ActiveState") == "active"
+
+
+def test_reload_rereads_the_config_file_in_place_under_load(machine):
+    m = machine
+    request(m)
+    with open(m.path("/etc/printerfacts/facts.txt"), "w") as f:
+        f.write("Reloaded printers print reloaded facts.\n")
+    with open(m.path("/etc/printerfacts/printerfacts.toml"), "a") as f:
+        f.write('facts-file = "/etc/printerfacts/facts.txt"\n')
+    pid = main_pid(m)
+    load = Load(m)
+    try:
+        time.sleep(0.5)
+        m.sd("systemctl", "reload", "printerfacts.service")
+        wait_for(lambda: request(m)[1] == b"Reloaded printers print reloaded facts.\n", "the new facts")
+        # By hand, as an operator might: SIGHUP no longer kills the process.
+        m.sd("systemctl", "kill", "--kill-who=main", "-s", "SIGHUP", "printerfacts.service")
+        time.sleep(0.5)
+    finally:
+        ok, failures = load.stop()
+    assert failures == [] and ok > 10, failures[:5]
+    assert main_pid(m) == pid, "reloaded in place, not restarted"
+    assert m.show("printerfacts.service", "ActiveState") == "active"
+    journal = m.sd("journalctl", "-u", "printerfacts.service", "-o", "cat").stdout
+    assert journal.count("reloaded: 1 facts") >= 2, journal[-2000:]
+    status, body = request(m, METRICS, "/metrics")
+    assert status == 200 and b'printerfacts_reloads_total{result="applied"} 2' in body
+
+
+def test_an_invalid_reload_keeps_the_service_running_and_says_why(machine):
+    m = machine
+    request(m)
+    pid = main_pid(m)
+    with open(m.path("/etc/printerfacts/printerfacts.toml"), "a") as f:
+        f.write('static-dir = "/nonexistent/static"\n')
+    m.sd("systemctl", "reload", "printerfacts.service")
+    wait_for(lambda: "/nonexistent/static" in m.sd("journalctl", "-u", "printerfacts.service", "-o", "cat").stdout,
+             "the refusal in the journal")
+    assert main_pid(m) == pid and request(m)[0] == 200
+    wait_for(lambda: m.show("printerfacts.service", "SubState") == "running", "the reload to end")
+    with open(m.path("/etc/printerfacts/printerfacts.toml"), "w") as f:
+        f.write("")
+
+
+def test_the_hardening_is_applied_to_the_running_process(machine):
+    m = machine
+    request(m)
+    pid = main_pid(m)
+    assert m.sd("ps", "-o", "user=", "-p", str(pid)).stdout.strip() == "printerfacts"
+    status = open(m.path(f"/proc/{pid}/status")).read()
+    assert "NoNewPrivs:\t1" in status and "Seccomp:\t2" in status, status
+    assert "CapEff:\t0000000000000000" in status, status
+    # Its own, empty network namespace: not the machine's.
+    assert os.readlink(m.path(f"/proc/{pid}/ns/net")) != os.readlink(m.path("/proc/1/ns/net"))
+    r = m.sd("systemd-analyze", "security", "--no-pager", "printerfacts.service")
+    level = float(r.stdout.rsplit("Overall exposure level for printerfacts.service:", 1)[1].split()[0])
+    assert level < 2.0, r.stdout[-1500:]
+
+
+def test_the_metrics_socket_serves_metrics_and_the_public_one_does_not(machine):
+    m = machine
+    status, body = request(m, METRICS, "/metrics")
+    assert status == 200 and b"printerfacts_build_info" in body
+    assert request(m, HTTP, "/metrics")[0] == 404
+    assert m.sd("stat", "-c", "%a %U:%G", METRICS).stdout.strip() == "660 root:www-data"
+
+
+def test_the_watchdog_restarts_a_hung_process_and_spares_a_healthy_one(machine):
+    m = machine
+    dropin = m.path("/run/systemd/system/printerfacts.service.d")
+    os.makedirs(dropin, exist_ok=True)
+    with open(os.path.join(dropin, "watchdog.conf"), "w") as f:
+        f.write("[Service]\nWatchdogSec=2s\nTimeoutAbortSec=3s\n")
+    try:
+        m.sd("systemctl", "daemon-reload")
+        m.sd("systemctl", "restart", "printerfacts.service")
+        pid = main_pid(m)
+        time.sleep(5)  # two and a half watchdog intervals
+        assert main_pid(m) == pid, "a healthy process is spared"
+        restarts = int(m.show("printerfacts.service", "NRestarts"))
+        m.sd("kill", "-STOP", str(pid))  # hung: no more WATCHDOG=1
+        wait_for(lambda: int(m.show("printerfacts.service", "NRestarts")) > restarts
+                 and m.show("printerfacts.service", "ActiveState") == "active", "the restart", timeout=60)
+        assert main_pid(m) != pid
+        journal = m.sd("journalctl", "-u", "printerfacts.service", "-o", "cat").stdout
+        assert "Watchdog timeout" in journal or "watchdog" in journal.lower(), journal[-2000:]
+        assert request(m)[0] == 200
+    finally:
+        os.remove(os.path.join(dropin, "watchdog.conf"))
+        m.sd("systemctl", "daemon-reload")
+        m.sd("systemctl", "restart", "printerfacts.service")
+
+
+def test_template_instances_each_have_their_socket_and_restart_alone(machine):
+    m = machine
+    m.sd("systemctl", "start", "printerfacts@1.socket", "printerfacts@2.socket")
+    try:
+        for i in (1, 2):
+            assert request(m, f"/run/printerfacts/http-{i}.sock")[0] == 200
+        assert "--threads 1" in m.show("printerfacts@1.service", "ExecStart")
+        assert m.sd("ps", "-o", "user=", "-p", str(main_pid(m, "printerfacts@1.service"))).stdout.strip() \
+            == "printerfacts"
+        other = main_pid(m, "printerfacts@2.service")
+        load = Load(m, "/run/printerfacts/http-1.sock", threads=2)
+        try:
+            time.sleep(0.5)
+            m.sd("systemctl", "restart", "printerfacts@1.service")
+            time.sleep(0.5)
+        finally:
+            ok, failures = load.stop()
+        assert failures == [] and ok > 5, failures[:5]
+        assert main_pid(m, "printerfacts@2.service") == other
+    finally:
+        m.sd("systemctl", "stop", "printerfacts@1.socket", "printerfacts@2.socket",
+             "printerfacts@1.service", "printerfacts@2.service")
+
+
+def test_the_standalone_unit_binds_its_own_socket_with_the_group(machine):
+    m = machine
+    m.sd("systemctl", "stop", "printerfacts.service", *SOCKETS)
+    try:
+        m.sd("systemctl", "start", "printerfacts-standalone.service")
+        assert m.show("printerfacts-standalone.service", "ActiveState") == "active"
+        assert m.sd("stat", "-c", "%a %G", HTTP).stdout.strip() == "660 www-data"
+        assert m.sd("stat", "-c", "%a %G", METRICS).stdout.strip() == "660 www-data"
+        assert request(m)[0] == 200
+        assert request(m, METRICS, "/metrics")[0] == 200
+        pid = main_pid(m, "printerfacts-standalone.service")
+        m.sd("systemctl", "reload", "printerfacts-standalone.service")
+        time.sleep(0.5)
+        assert main_pid(m, "printerfacts-standalone.service") == pid
+        m.sd("systemctl", "stop", "printerfacts-standalone.service")
+        assert m.show("printerfacts-standalone.service", "Result") == "success"
+        assert not os.path.exists(m.path(HTTP)), "it removes its socket file when it stops"
+    finally:
+        m.sd("systemctl", "stop", "printerfacts-standalone.service", check=False)
+        m.sd("systemctl", "start", *SOCKETS)
