@@ -190,10 +190,15 @@ session_detail::Task<> run_session(session_detail::Socket<Protocol> socket, std:
 
   for (;;) {
     // Wait for the first byte of the next request. The header deadline starts only once it has
-    // arrived; until then the connection is idle and shutdown may close it without loss.
+    // arrived; until then a keep-alive connection is idle and shutdown may close it without
+    // loss (a client must expect that between requests). A connection that has not sent its
+    // first request is not idle: its client connected in order to send one, which may be on its
+    // way (connect() returns before the request is written). It is waited for, even while
+    // draining, under the header timeout and the shutdown deadline; closing it instead would fail
+    // that request, as systemd's restarts showed.
     if (buffer.size() == 0) {
-      if (!ctx.registry.draining()) {
-        entry.idle = true;
+      if (first || !ctx.registry.draining()) {
+        entry.idle = !first;
         entry.expires_after(first ? opts.header_timeout : opts.idle_timeout);
         auto [ec, n] = co_await socket.async_read_some(buffer.prepare(1024), use_tuple);
         entry.idle = false;
