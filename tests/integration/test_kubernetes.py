@@ -1,0 +1,200 @@
+"""The Kubernetes manifest in a real container runtime: Debian's podman 4.3 plays the shipped
+Deployment (`podman kube play`) with images built here from the project's own .deb and
+Containerfile, no registry involved.
+
+What the test changes in the manifest, and why (each is something podman does not do as a
+cluster would; docs/deployment.md lists them): one replica per play, published on a host port
+of its own (podman would start both replicas on the same host ports); the socket volume is a
+named volume made with group 101 beforehand (podman ignores fsGroup); the sidecar image is a
+Debian-built stand-in for nginx-unprivileged (no registry here). Everything else, arguments,
+security contexts, probes, the ConfigMap, the lame-duck wrappers, runs as shipped."""
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+import yaml
+
+import containers
+from containers import NetNs, podman
+from package import build_deb
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+HERE = os.path.dirname(os.path.abspath(__file__))
+MANIFEST = os.path.join(ROOT, "deploy", "kubernetes", "printerfacts.yaml")
+APP_IMAGE = "localhost/printerfacts:0.1.0"
+SIDECAR_IMAGE = "localhost/printerfacts-test-nginx:1"
+NETNS = f"pfk{os.getpid()}"
+
+
+@pytest.fixture(scope="module")
+def netns(tmp_path_factory):
+    work = tmp_path_factory.mktemp("images")
+    build_deb(str(work))
+    containers.build(APP_IMAGE, os.path.join(ROOT, "deploy", "kubernetes", "Containerfile"), str(work))
+    containers.build(SIDECAR_IMAGE, os.path.join(HERE, "sidecar", "Containerfile"), os.path.join(HERE, "sidecar"))
+    ns = NetNs(NETNS)
+    yield ns
+    ns.delete()
+
+
+class Pod:
+    """One play of the shipped Deployment, published on host port `port` (metrics on port+1000)."""
+
+    def __init__(self, name, port, workdir):
+        self.name, self.port, self.pod = name, port, f"{name}-pod-0"
+        self.volume = f"{name}-sockets"
+        docs = {d["kind"]: d for d in yaml.safe_load_all(open(MANIFEST))}
+        deployment = copy.deepcopy(docs["Deployment"])
+        deployment["metadata"]["name"] = name
+        deployment["spec"]["replicas"] = 1
+        spec = deployment["spec"]["template"]["spec"]
+        for v in spec["volumes"]:
+            if v["name"] == "sockets":
+                v.clear()
+                v.update({"name": "sockets", "persistentVolumeClaim": {"claimName": self.volume}})
+        for c in spec["containers"]:
+            if c["name"] == "printerfacts":
+                assert c["image"].endswith("printerfacts:0.1.0")
+                c["image"] = APP_IMAGE
+            else:
+                c["image"] = SIDECAR_IMAGE
+                for p in c["ports"]:
+                    p["hostPort"] = port if p["name"] == "http" else port + 1000
+        self.yaml = os.path.join(workdir, f"{name}.yaml")
+        with open(self.yaml, "w") as f:
+            yaml.safe_dump_all([docs["ConfigMap"], deployment], f)
+        podman("volume", "rm", "-f", self.volume, check=False)
+        podman("volume", "create", "--opt", "type=tmpfs", "--opt", "device=tmpfs",
+               "--opt", "o=mode=1770,gid=101", self.volume)
+        run_in(["podman", "kube", "play", self.yaml])
+        wait_for(lambda: self.get("/fact")[0] == 200, f"{name} to serve")
+
+    def container(self, which):
+        return f"{self.pod}-{which}"
+
+    def get(self, path, port=None):
+        r = run_in(["curl", "-sS", "-o", "/dev/stdout", "-w", "\n%{http_code}", "--max-time", "5",
+                    f"http://127.0.0.1:{port or self.port}{path}"], check=False)
+        body, _, code = r.stdout.rpartition("\n")
+        return int(code or 0), body
+
+    def exit_code(self, which):
+        return int(podman("inspect", "--format", "{{.State.ExitCode}}", self.container(which)).stdout)
+
+    def down(self):
+        run_in(["podman", "kube", "down", self.yaml], check=False)
+        podman("volume", "rm", "-f", self.volume, check=False)
+
+
+def run_in(cmd, check=True, timeout=300):
+    """Runs a command in the pods' network namespace. nsenter, not `ip netns exec`: that one
+    remounts /sys, which hides the cgroup hierarchies podman needs."""
+    r = subprocess.run(["nsenter", f"--net=/run/netns/{NETNS}", *cmd], capture_output=True, text=True,
+                       timeout=timeout, env=containers.env())
+    if check and r.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {r.returncode}:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    return r
+
+
+def wait_for(condition, what, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def workdir():
+    d = tempfile.mkdtemp(prefix="pf-k8s-")
+    yield d
+    subprocess.run(["rm", "-rf", d])
+
+
+def test_a_fact_through_the_sidecar_from_a_process_with_no_port(netns, workdir):
+    pod = Pod("pfa", 18080, workdir)
+    try:
+        status, body = pod.get("/fact")
+        assert status == 200 and body.endswith(".\n")
+        assert pod.get("/metrics")[0] == 404, "metrics never through the public port"
+        status, body = pod.get("/metrics", port=pod.port + 1000)
+        assert status == 200 and "printerfacts_build_info" in body
+        app = pod.container("printerfacts")
+        listing = podman("exec", app, "stat", "-c", "%a %u:%g %F", "/run/printerfacts/http.sock").stdout.strip()
+        assert listing == "660 10001:101 socket", listing
+        assert podman("exec", app, "id", "-u").stdout.strip() == "10001"
+        # Only nginx has ports; printerfacts has no listener but its Unix sockets.
+        sockets = podman("exec", app, "cat", "/proc/net/tcp", "/proc/net/tcp6").stdout
+        listening = [l for l in sockets.splitlines()[1:] if l.split()[3:4] == ["0A"]]
+        ports = {int(l.split()[1].rsplit(":", 1)[1], 16) for l in listening}
+        assert ports == {8080, 9113}, ports  # the pod's network namespace: nginx's two ports
+        assert "--shutdown-delay=5s" in podman("inspect", "--format", "{{json .Config.Cmd}}", app).stdout
+    finally:
+        pod.down()
+
+
+def test_the_probes_report_what_they_claim(netns, workdir):
+    pod = Pod("pfb", 18090, workdir)
+    app, nginx = pod.container("printerfacts"), pod.container("nginx")
+    try:
+        for c in (app, nginx):
+            test = json.loads(podman("inspect", "--format", "{{json .Config.Healthcheck.Test}}", c).stdout)
+            assert test[0] == "CMD-SHELL", test  # podman turns liveness probes into health checks
+            assert podman("healthcheck", "run", c, check=False).returncode == 0, c
+        # A hung printerfacts: its liveness fails, its sidecar's (nginx alone) does not.
+        podman("kill", "--signal", "STOP", app)
+        try:
+            assert podman("healthcheck", "run", app, check=False).returncode != 0
+            assert podman("healthcheck", "run", nginx, check=False).returncode == 0
+        finally:
+            podman("kill", "--signal", "CONT", app)
+        wait_for(lambda: podman("healthcheck", "run", app, check=False).returncode == 0, "recovery")
+        # Readiness, through nginx: 200 while serving, 503 once printerfacts is leaving.
+        assert pod.get("/healthz") == (200, "ok\n")
+        stopping = subprocess.Popen(["nsenter", f"--net=/run/netns/{NETNS}", "podman", "stop", "-t", "20", app],
+                                    env=containers.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: pod.get("/healthz")[0] == 503, "readiness to fail")
+        assert pod.get("/fact")[0] == 200, "a pod that is not ready still serves"
+        stopping.wait(timeout=60)
+        assert pod.exit_code("printerfacts") == 0
+    finally:
+        pod.down()
+
+
+def test_replacing_the_pod_under_load_loses_no_request(netns, workdir):
+    """A rolling update's steps, in the order a cluster takes them: the new pod starts and
+    becomes ready; the old one gets SIGTERM while traffic may still reach it, and leaves the
+    endpoints only once its readiness fails. The client is service_client.py: a stand-in for the
+    Service (podman has none), following readiness as the endpoints controller does."""
+    old = Pod("pfold", 18100, workdir)
+    stop_file = os.path.join(workdir, "stop")
+    client = subprocess.Popen(["nsenter", f"--net=/run/netns/{NETNS}", sys.executable,
+                               os.path.join(HERE, "service_client.py"), "--stop", stop_file, "18100", "18110"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    new = None
+    try:
+        time.sleep(1)
+        new = Pod("pfnew", 18110, workdir)
+        time.sleep(1)  # both pods serve
+        # As the kubelet stops a pod: SIGTERM to every container, the grace period to finish.
+        run_in(["podman", "stop", "-t", "20", old.container("nginx"), old.container("printerfacts")])
+        time.sleep(1)
+        assert old.exit_code("printerfacts") == 0 and old.exit_code("nginx") == 0
+        logs = podman("logs", old.container("printerfacts")).stderr + podman("logs", old.container("printerfacts")).stdout
+        assert "/healthz answering 503" in logs, logs[-2000:]
+    finally:
+        open(stop_file, "w").close()
+        out, err = client.communicate(timeout=60)
+        old.down()
+        if new:
+            new.down()
+    summary = json.loads(out or "{}") if out else {}
+    assert summary, err
+    print(summary["served"], len(summary["failures"]), summary["failures"][:3])
+    assert summary["failures"] == [], summary["failures"][:10]
+    assert summary["served"]["18100"] > 20 and summary["served"]["18110"] > 20, summary["served"]
