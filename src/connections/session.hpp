@@ -119,17 +119,6 @@ Task<std::tuple<beast::error_code, std::size_t>> write_file(Stream& socket, File
   co_return co_await http::async_write(socket, serializer, use_tuple);
 }
 
-/// Renders the head of an in-memory response into `head` and returns what goes on the wire:
-/// the head, then the body from where it lies (nothing for HEAD).
-template <class Body>
-std::array<asio::const_buffer, 2> wire_buffers(const http::response<Body, Fields>& message,
-                                               bool head_only, std::string_view fixed_head,
-                                               std::string_view date, std::string& head) {
-  render_head(message, fixed_head, date, head);
-  const auto& body = message.body();
-  return {asio::buffer(head), head_only ? asio::const_buffer() : asio::buffer(body.data(), body.size())};
-}
-
 /// Half-closes and then reads what the client may still be sending, for a bounded time, before
 /// closing. Closing a socket with unread input makes the kernel send RST, which can destroy the
 /// response the client has not read yet (the "lingering close" of nginx and Apache).
@@ -150,17 +139,227 @@ Task<> close_gracefully(Stream& socket, ConnectionRegistry::Entry& entry) {
   socket.close(ec);
 }
 
+// A request takes three steps: wait for it (1), read it (2), answer it (3). Each has a fast
+// path that finishes without suspending the connection's coroutine when the bytes are already
+// there (the usual case: a whole request in one read, a response that fits the send buffer),
+// and a coroutine for the rest. Calling a coroutine for every step would allocate and resume a
+// frame each time: a fifth more instructions per request.
+
+/// Step 1: whether the connection must wait for bytes of its next request. A keep-alive
+/// connection is idle then, and shutdown may close it without loss (a client must expect that
+/// between requests). A connection that has not sent its first request is not idle: its client
+/// connected in order to send one, which may be on its way (connect() returns before the
+/// request is written), so it is waited for even while draining, under the header timeout and
+/// the shutdown deadline; closing it instead would fail that request, as systemd's restarts
+/// showed.
+inline bool must_wait(const beast::flat_buffer& buffer, const ConnectionRegistry& registry, bool first) {
+  return buffer.size() == 0 && (first || !registry.draining());
+}
+
+/// Step 1, shutting down with nothing buffered: takes what has arrived without waiting. A
+/// request already sent is still answered (with "Connection: close"); false when there is none,
+/// and the connection should close the graceful way, so that a request crossing our FIN meets
+/// an orderly end of stream, never a reset.
+template <class Stream>
+bool take_arrived(Stream& socket, beast::flat_buffer& buffer) {
+  beast::error_code ec;
+  const std::size_t n = socket.read_some(buffer.prepare(1024), ec);  // the socket is non-blocking
+  if (ec) return false;
+  buffer.commit(n);
+  return true;
+}
+
+/// Step 1: RFC 9112 §2.2: a server SHOULD ignore empty lines received before a request line
+/// (some clients send a CRLF after a POST body).
+inline void skip_blank_lines(beast::flat_buffer& buffer) {
+  for (int i = 0; i < 4 && buffer.size() >= 2; ++i) {
+    const auto* p = static_cast<const char*>(buffer.cdata().data());
+    if (p[0] != '\r' || p[1] != '\n') break;
+    buffer.consume(2);
+  }
+}
+
+/// What reading one request gave.
+struct Incoming {
+  /// How the request is answered: 0 when routed; an error status (400, 413, 431, 417, ...)
+  /// when it could not be parsed or was refused before its body was read; or, with `abandoned`,
+  /// not at all.
+  unsigned error_status = 0;
+  /// The peer went away, the deadline or shutdown closed the socket: nothing to answer.
+  bool abandoned = false;
+  /// The HTTP version of the error response: the request's own when it was refused after its
+  /// head was read, 1.1 when it could not be parsed.
+  unsigned version = 11;
+};
+
+/// The verdict on a request whose reading ended with `ec` (none: a whole request).
+inline Incoming verdict(const beast::error_code& ec, const RequestParser& parser) {
+  if (!ec) return Incoming{};
+  const unsigned status = status_for_read_error(ec, parser.get());
+  return Incoming{status, status == 0, 11};
+}
+
+/// Step 2, the fast path: parses the request from what is buffered, in place. Returns the
+/// verdict when that settles it (a bodiless request whose head is all there, or a head that
+/// cannot be parsed); std::nullopt when more must be read (read_request).
+inline std::optional<Incoming> parse_buffered(beast::flat_buffer& buffer, RequestParser& parser) {
+  beast::error_code ec;
+  buffer.consume(parser.put_head(buffered(buffer), ec));
+  if (ec == http::error::need_more || (!ec && !parser.is_done())) return std::nullopt;
+  return verdict(ec, parser);
+}
+
+/// Step 2, the rest: reads the rest of the head, then the body. A request whose framing cannot
+/// be trusted is refused before its body is read, and a client that asked for 100-continue gets
+/// it before sending the body.
+template <class Stream>
+Task<Incoming> read_request(Stream& socket, beast::flat_buffer& buffer, RequestParser& parser) {
+  beast::error_code ec;
+  if (!parser.is_header_done()) ec = co_await read_head(socket, buffer, parser);
+  if (!ec && !parser.is_done()) {
+    // A body follows: its framing is checked before it is read (the router checks every
+    // request again; for the usual bodiless ones that is the only check).
+    const auto& request_head = parser.get();
+    if (const auto refused = check_request(request_head)) {
+      co_return Incoming{static_cast<unsigned>(*refused), false, request_head.version() == 10 ? 10u : 11u};
+    }
+    if (request_head.version() >= 11 && beast::iequals(request_head[http::field::expect], "100-continue")) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      std::tie(ec, std::ignore) = co_await asio::async_write(socket, asio::buffer(kContinue), use_tuple);
+      if (ec) co_return Incoming{0, true, 11};
+    }
+    std::tie(ec, std::ignore) = co_await http::async_read(socket, buffer, parser, use_tuple);
+  }
+  co_return verdict(ec, parser);
+}
+
+/// How far sending a response got.
+struct Sent {
+  beast::error_code ec;
+  std::size_t written = 0;
+};
+
+/// What goes on the wire for an in-memory response whose head is rendered in `head`.
+inline std::array<asio::const_buffer, 2> wire(const Response& res, const std::string& head) {
+  return std::visit(
+      [&](const auto& m) -> std::array<asio::const_buffer, 2> {
+        if constexpr (std::is_same_v<std::decay_t<decltype(m)>, FileResponse>) {
+          return {};
+        } else {
+          const auto& body = m.body();
+          return {asio::buffer(head), res.head_only ? asio::const_buffer() : asio::buffer(body.data(), body.size())};
+        }
+      },
+      res.message);
+}
+
+/// Step 3, the fast path: renders the head of an in-memory response into `head` and writes it
+/// with the body now, as far as the socket's send buffer takes it (the socket is non-blocking):
+/// a response almost always fits. True when that finished the job (all written, or the write
+/// failed); false when the rest, or a file body, must be waited for (send_rest).
+template <class Stream>
+bool send_now(Stream& socket, Response& res, std::string_view date, std::string& head, Sent& sent) {
+  if (std::holds_alternative<FileResponse>(res.message)) return false;
+  const auto buffers = std::visit(
+      [&](const auto& m) -> std::array<asio::const_buffer, 2> {
+        if constexpr (std::is_same_v<std::decay_t<decltype(m)>, FileResponse>) {
+          return {};
+        } else {
+          render_head(m, res.fixed_head, date, head);
+          const auto& body = m.body();
+          return {asio::buffer(head), res.head_only ? asio::const_buffer() : asio::buffer(body.data(), body.size())};
+        }
+      },
+      res.message);
+  sent.written = socket.write_some(buffers, sent.ec);
+  if (sent.ec == asio::error::would_block) sent.ec = {};
+  return sent.ec || sent.written == asio::buffer_size(buffers);
+}
+
+/// Step 3, the rest: what did not fit, or a file body through Beast's serializer.
+template <class Stream>
+Task<Sent> send_rest(Stream& socket, Response& res, std::string_view date, const std::string& head, Sent sent) {
+  if (auto* file = std::get_if<FileResponse>(&res.message)) {
+    auto [ec, n] = co_await write_file(socket, *file, res.head_only, date);
+    co_return Sent{ec, n};
+  }
+  beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(wire(res, head));
+  rest.consume(sent.written);
+  auto [ec, more] = co_await asio::async_write(socket, rest, use_tuple);
+  co_return Sent{ec, sent.written + more};
+}
+
+/// The bookkeeping of one request, from its first byte: when it goes out of scope, however the
+/// request ended, it is counted in the metrics and written to the access log. A request that got
+/// no answer (the client went away) still leaves the in-flight gauge, and is logged with
+/// status 499 once its head had arrived (nginx's "client closed request").
+class RequestRecord {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  RequestRecord(SessionContext& ctx, std::string_view peer, const RequestParser& parser)
+      : metrics_(ctx.metrics),
+        access_log_(ctx.access_log ? &*ctx.access_log : nullptr),
+        peer_(peer),
+        parser_(parser),
+        // The exact clock is read only when someone records the duration.
+        started_(metrics_ || access_log_ ? Clock::now() : Clock::time_point()) {
+    if (metrics_) metrics_->request_started();
+  }
+  RequestRecord(const RequestRecord&) = delete;
+  RequestRecord& operator=(const RequestRecord&) = delete;
+
+  /// The request was answered with `response` (fully or not: `written` bytes reached the socket).
+  void answered(const Response& response, std::size_t written) {
+    answered_ = true;
+    route_ = response.route;
+    status_ = response.status();
+    written_ = written;
+  }
+
+  ~RequestRecord() {
+    if (!metrics_ && !access_log_) return;
+    const auto took = Clock::now() - started_;
+    const bool have_head = parser_.is_header_done();
+    const auto& req = parser_.get();
+    if (metrics_) {
+      if (answered_) {
+        metrics_->request_finished(route_, have_head ? req.method() : http::verb::unknown, status_,
+                                   written_, took);
+      } else {
+        metrics_->finished.add();  // abandoned: no longer in flight
+      }
+    }
+    if (access_log_ && (answered_ || have_head)) {
+      access_log_->record(AccessRecord{
+          peer_, have_head ? std::string_view(req.method_string()) : std::string_view("-"),
+          have_head ? std::string_view(req.target()) : std::string_view("-"),
+          have_head ? req.version() : 11u, answered_ ? status_ : 499u, written_, took});
+    }
+  }
+
+ private:
+  WorkerMetrics* metrics_;
+  AccessLog* access_log_;
+  std::string_view peer_;
+  const RequestParser& parser_;
+  Clock::time_point started_;
+  bool answered_ = false;
+  Route route_ = Route::bad_request;
+  unsigned status_ = 0;
+  std::size_t written_ = 0;
+};
+
 }  // namespace session_detail
 
 /// Serves one accepted connection, accepted on listener number `listener` (a metrics-only one
-/// when `metrics_listener`), with the worker's current Site for each request, until
-/// the peer closes, a deadline passes, a response says "Connection: close", or shutdown closes
-/// it. Never throws for anything the peer sends.
+/// when `metrics_listener`), with the worker's current Site for each request, until the peer
+/// closes, a deadline passes, a response says "Connection: close", or shutdown closes it. Never
+/// throws for anything the peer sends. Each request takes the three steps above.
 template <class Protocol>
 session_detail::Task<> run_session(session_detail::Socket<Protocol> socket, std::string peer,
                                    SessionContext& ctx, bool metrics_listener, std::size_t listener) {
   using namespace session_detail;
-  using Clock = std::chrono::steady_clock;
   ConnectionRegistry::Entry entry(ctx.registry, [&socket](ConnectionRegistry::Stop how) {
     beast::error_code ignored;
     if (how == ConnectionRegistry::Stop::wake) {
@@ -178,7 +377,7 @@ session_detail::Task<> run_session(session_detail::Socket<Protocol> socket, std:
   } closed{ctx.metrics, listener};
   const Options& opts = ctx.options;
   beast::error_code nb_ec;
-  socket.non_blocking(true, nb_ec);  // for the write-now fast path below
+  socket.non_blocking(true, nb_ec);  // for the fast paths of steps 1 and 3
   // Everything a connection reads goes through this buffer, and its maximum is the bound on
   // what a client can make the server hold for it, whatever it sends and however slowly: a head
   // may fill it up to the header limit, and the body is parsed out of it and dropped
@@ -186,146 +385,62 @@ session_detail::Task<> run_session(session_detail::Socket<Protocol> socket, std:
   // ends the request with 400 (Beast sets no limit of its own on them).
   beast::flat_buffer buffer(opts.max_header_size + kReadChunk);
   std::string head;  // the response head, rendered here; reused by every response
-  bool first = true;
 
-  for (;;) {
-    // Wait for the first byte of the next request. The header deadline starts only once it has
-    // arrived; until then a keep-alive connection is idle and shutdown may close it without
-    // loss (a client must expect that between requests). A connection that has not sent its
-    // first request is not idle: its client connected in order to send one, which may be on its
-    // way (connect() returns before the request is written). It is waited for, even while
-    // draining, under the header timeout and the shutdown deadline; closing it instead would fail
-    // that request, as systemd's restarts showed.
-    if (buffer.size() == 0) {
-      if (first || !ctx.registry.draining()) {
-        entry.idle = !first;
-        entry.expires_after(first ? opts.header_timeout : opts.idle_timeout);
-        auto [ec, n] = co_await socket.async_read_some(buffer.prepare(1024), use_tuple);
-        entry.idle = false;
-        if (!ec) {
-          buffer.commit(n);
-        } else if (ec != asio::error::operation_aborted || !ctx.registry.draining()) {
-          break;
-        }
-      }
-      if (buffer.size() == 0) {
-        // Shutting down. A request that has already arrived is still answered (with
-        // "Connection: close"); otherwise the connection ends the graceful way, so a request
-        // that crosses our FIN meets an orderly end of stream, never a reset.
-        beast::error_code ec;
-        const std::size_t n = socket.read_some(buffer.prepare(1024), ec);  // non-blocking
-        if (ec) {
-          co_await close_gracefully(socket, entry);
-          co_return;
-        }
+  for (bool first = true;; first = false) {
+    // Step 1: wait for the next request, or learn that the connection is done.
+    if (must_wait(buffer, ctx.registry, first)) {
+      entry.idle = !first;
+      entry.expires_after(first ? opts.header_timeout : opts.idle_timeout);
+      auto [ec, n] = co_await socket.async_read_some(buffer.prepare(1024), use_tuple);
+      entry.idle = false;
+      if (!ec) {
         buffer.commit(n);
+      } else if (ec != asio::error::operation_aborted || !ctx.registry.draining()) {
+        break;  // the peer closed, the idle deadline passed, the socket failed
       }
     }
-    first = false;
-    // RFC 9112 §2.2: a server SHOULD ignore empty lines received before a request line (some
-    // clients send a CRLF after a POST body).
-    for (int i = 0; i < 4 && buffer.size() >= 2; ++i) {
-      const auto* p = static_cast<const char*>(buffer.cdata().data());
-      if (p[0] != '\r' || p[1] != '\n') break;
-      buffer.consume(2);
+    if (buffer.size() == 0 && !take_arrived(socket, buffer)) {
+      co_await close_gracefully(socket, entry);
+      co_return;
     }
+    skip_blank_lines(buffer);
     if (buffer.size() == 0) continue;
-    // The exact clock is read only when someone records the duration.
-    const bool timed = ctx.metrics != nullptr || ctx.access_log.has_value();
-    const auto started = timed ? Clock::now() : Clock::time_point();
-    if (ctx.metrics) ctx.metrics->request_started();
 
-    // The request's fields, and its response's, live in an arena that gives its memory back to
-    // the worker's pool when this iteration ends: no malloc per request, nothing held while idle.
-    Arena arena(ctx.blocks);
-    RequestParser parser(arena);
-    // The response may point into the site's content: it must outlive the write even if a
-    // reload replaces the worker's site meanwhile.
-    const std::shared_ptr<const Site> site = ctx.site;
-    parser.header_limit(static_cast<std::uint32_t>(opts.max_header_size));
-    parser.body_limit(opts.max_body_size);
-    entry.expires_after(opts.header_timeout);
+    bool keep_open = false;
+    {
+      // The request's fields, and its response's, live in an arena that gives its memory back
+      // to the worker's pool when this block ends: no malloc per request, nothing held while
+      // idle. The record is written when the block ends too, before any lingering close.
+      Arena arena(ctx.blocks);
+      RequestParser parser(arena);
+      parser.header_limit(static_cast<std::uint32_t>(opts.max_header_size));
+      parser.body_limit(opts.max_body_size);
+      RequestRecord record(ctx, peer, parser);
+      // The response may point into the site's content: it must outlive the write even if a
+      // reload replaces the worker's site meanwhile.
+      const std::shared_ptr<const Site> site = ctx.site;
+      entry.expires_after(opts.header_timeout);
 
-    // The head first: a request whose framing cannot be trusted is refused before its body is
-    // read, and a client that asked for 100-continue gets it before sending the body.
-    // Usually the whole head is in the buffer already: it is parsed in place, and the
-    // connection goes back to the event loop only when more bytes are needed.
-    beast::error_code read_ec;
-    buffer.consume(parser.put_head(buffered(buffer), read_ec));
-    if (read_ec == http::error::need_more) read_ec = co_await read_head(socket, buffer, parser);
-    std::optional<http::status> refused;
-    if (!read_ec && !parser.is_done()) {
-      // A body follows: its framing is checked before it is read (the router checks every
-      // request again; for the usual bodiless ones that is the only check).
-      refused = check_request(parser.get());
-      if (!refused) {
-        const auto& request_head = parser.get();
-        if (request_head.version() >= 11 &&
-            beast::iequals(request_head[http::field::expect], "100-continue")) {
-          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-          std::tie(read_ec, std::ignore) =
-              co_await asio::async_write(socket, asio::buffer(kContinue), use_tuple);
-          if (read_ec) break;
-        }
-        std::tie(read_ec, std::ignore) = co_await http::async_read(socket, buffer, parser, use_tuple);
-      }
-    }
+      // Step 2: read it.
+      std::optional<Incoming> parsed = parse_buffered(buffer, parser);
+      const Incoming incoming = parsed ? *parsed : co_await read_request(socket, buffer, parser);
+      if (incoming.abandoned) break;
+      // Built in place (no move-assignment of the message variant on every request).
+      Response res = incoming.error_status != 0
+                         ? Router::error(static_cast<http::status>(incoming.error_status), incoming.version)
+                         : site->router(metrics_listener).route(parser.get(), ctx.rng);
+      if (ctx.registry.draining()) res.keep_alive(false);
 
-    const unsigned read_status = read_ec ? status_for_read_error(read_ec, parser.get()) : 0;
-    if (read_ec && read_status == 0) {
-      if (ctx.metrics) ctx.metrics->finished.add();  // abandoned: no longer in flight
-      break;
+      // Step 3: answer it.
+      entry.expires_after(opts.send_timeout);
+      const std::string_view date = ctx.date.now();
+      Sent sent;
+      if (!send_now(socket, res, date, head, sent)) sent = co_await send_rest(socket, res, date, head, sent);
+      record.answered(res, sent.written);
+      if (sent.ec) break;
+      keep_open = res.keep_alive();
     }
-    // Built in place (no move-assignment of the message variant on every request).
-    Response res = read_ec   ? Router::error(static_cast<http::status>(read_status), 11)
-                   : refused ? Router::error(*refused, parser.get().version() == 10 ? 10 : 11)
-                             : site->router(metrics_listener).route(parser.get(), ctx.rng);
-    if (ctx.registry.draining()) res.keep_alive(false);
-
-    entry.expires_after(opts.send_timeout);
-    beast::error_code write_ec;
-    std::size_t written = 0;
-    if (auto* file = std::get_if<FileResponse>(&res.message)) {
-      std::tie(write_ec, written) = co_await write_file(socket, *file, res.head_only, ctx.date.now());
-    } else {
-      const auto buffers = std::visit(
-          [&](const auto& m) -> std::array<asio::const_buffer, 2> {
-            if constexpr (std::is_same_v<std::decay_t<decltype(m)>, FileResponse>) {
-              return {};
-            } else {
-              return wire_buffers(m, res.head_only, res.fixed_head, ctx.date.now(), head);
-            }
-          },
-          res.message);
-      // A response almost always fits the socket's send buffer: write it now, without
-      // suspending the coroutine or a trip through the event loop, and wait only for what did
-      // not fit (the socket is non-blocking).
-      written = socket.write_some(buffers, write_ec);
-      if (write_ec == asio::error::would_block) write_ec = {};
-      if (!write_ec && written < asio::buffer_size(buffers)) {
-        beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(buffers);
-        rest.consume(written);
-        auto [ec, more] = co_await asio::async_write(socket, rest, use_tuple);
-        write_ec = ec;
-        written += more;
-      }
-    }
-
-    const auto took = timed ? Clock::now() - started : Clock::duration();
-    const auto& req = parser.get();
-    const bool have_head = parser.is_header_done();
-    if (ctx.metrics) {
-      ctx.metrics->request_finished(res.route, have_head ? req.method() : http::verb::unknown,
-                                    res.status(), written, took);
-    }
-    if (ctx.access_log) {
-      ctx.access_log->record(AccessRecord{
-          peer, have_head ? std::string_view(req.method_string()) : std::string_view("-"),
-          have_head ? std::string_view(req.target()) : std::string_view("-"),
-          have_head ? req.version() : 11u, res.status(), written, took});
-    }
-    if (write_ec) break;
-    if (!res.keep_alive()) {
+    if (!keep_open) {
       co_await close_gracefully(socket, entry);
       co_return;
     }

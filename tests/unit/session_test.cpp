@@ -1,0 +1,214 @@
+#include "connections/session.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/local/connect_pair.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/write.hpp>
+#include <gtest/gtest.h>
+
+#include "temp_dir.hpp"
+
+namespace printerfacts {
+namespace {
+
+namespace asio = boost::asio;
+using unix_stream = asio::local::stream_protocol;
+
+// One connection served by run_session in this thread: the server end of a socket pair runs on
+// the test's io_context, the test drives the client end. Nothing else runs (no sweeper: no
+// deadlines), so every step happens when the test runs the event loop, and nowhere else.
+// A socket pair rather than Beast's test::stream: the session's write-now and drain paths are
+// socket operations (non-blocking writes and reads, half-close), and these tests exercise them.
+class SessionTest : public ::testing::Test {
+ protected:
+  SessionTest() {
+    options_.threads = 1;
+    ctx_.access_log.emplace(sink_, io_.get_executor(), AccessLog::Style{false, false});
+    session_detail::Socket<unix_stream> server(io_);
+    asio::local::connect_pair(client_, server);
+    asio::co_spawn(io_, run_session<unix_stream>(std::move(server), "peer", ctx_, false, 0),
+                   [this](std::exception_ptr e) {
+                     ended_ = true;
+                     if (e) std::rethrow_exception(e);
+                   });
+  }
+
+  void send(std::string_view bytes) { asio::write(client_, asio::buffer(bytes)); }
+
+  // Runs the server until `done(received)` holds or the connection is closed (then also returns
+  // what arrived); fails after 10 s.
+  template <class Done>
+  std::string receive(Done done) {
+    client_.non_blocking(true);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!done(received_) && std::chrono::steady_clock::now() < deadline) {
+      io_.run_one_for(std::chrono::milliseconds(5));
+      char chunk[65536];
+      boost::system::error_code ec;
+      const std::size_t n = client_.read_some(asio::buffer(chunk), ec);
+      if (!ec) {
+        received_.append(chunk, n);
+      } else if (ec != asio::error::would_block) {
+        closed_ = ec == asio::error::eof ? "eof" : ec.message();
+        break;
+      }
+    }
+    return received_;
+  }
+  std::string receive_responses(std::size_t n) {
+    return receive([n](const std::string& r) { return count(r, "\r\n\r\n") >= n; });
+  }
+  // Runs the server until the client sees the connection end; returns how ("eof" when orderly).
+  std::string receive_until_closed() {
+    receive([](const std::string&) { return false; });
+    return closed_;
+  }
+  void run_until_session_ends() {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!ended_ && std::chrono::steady_clock::now() < deadline) io_.run_one_for(std::chrono::milliseconds(5));
+    ASSERT_TRUE(ended_);
+  }
+  std::string access_log() {
+    ctx_.access_log->flush();
+    std::ifstream in(log_path_);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+  static std::size_t count(std::string_view haystack, std::string_view needle) {
+    std::size_t n = 0;
+    for (auto at = haystack.find(needle); at != std::string_view::npos; at = haystack.find(needle, at + 1)) ++n;
+    return n;
+  }
+
+  testing::TempDir dir_;
+  std::string log_path_ = dir_ / "access.log";
+  int log_fd_ = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  AccessLogSink sink_{log_fd_};
+  Options options_;
+  WorkerMetrics metrics_{1};
+  Health health_;
+  SessionContext ctx_{options_,
+                      std::make_shared<const Site>(Content{Facts::parse("The fact.\n", "test"), StaticFiles::embedded()},
+                                                   PeerAllowList{}, nullptr, false, &health_),
+                      Random(1),
+                      std::nullopt,
+                      {},
+                      {},
+                      &metrics_,
+                      16,
+                      {}};
+  // After ctx_: destroyed first, with any coroutine frame still in it, while ctx_ is alive.
+  asio::io_context io_;
+  unix_stream::socket client_{io_};
+  std::string received_;
+  std::string closed_;
+  bool ended_ = false;
+
+  ~SessionTest() override {
+    client_.close();
+    io_.run_for(std::chrono::milliseconds(50));
+    ::close(log_fd_);
+  }
+};
+
+TEST_F(SessionTest, PipelinedRequestsAreAnsweredInOrderOnOneConnection) {
+  send("GET /fact HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\nHEAD /fact HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string r = receive_responses(3);
+  ASSERT_EQ(count(r, "HTTP/1.1 200 OK\r\n"), 3u) << r;
+  const auto fact = r.find("The fact.\n"), ok = r.find("ok\n");
+  ASSERT_NE(fact, std::string::npos);
+  ASSERT_NE(ok, std::string::npos);
+  EXPECT_LT(fact, ok) << "answered in the order asked";
+  EXPECT_EQ(count(r, "The fact.\n"), 1u) << "HEAD sends no body";
+  EXPECT_EQ(metrics_.started.get(), 3u);
+  EXPECT_EQ(metrics_.finished.get(), 3u);
+}
+
+TEST_F(SessionTest, ExpectContinueGets100BeforeTheBodyIsSent) {
+  send("POST /fact HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+  std::string r = receive([](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; });
+  EXPECT_EQ(r, "HTTP/1.1 100 Continue\r\n\r\n") << "nothing but the interim answer yet";
+  send("hello");
+  r = receive_responses(2);
+  EXPECT_NE(r.find("HTTP/1.1 405 Method Not Allowed\r\n"), std::string::npos) << r;
+}
+
+TEST_F(SessionTest, AClientGoneBefore100ContinueLeavesNothingInFlight) {
+  // The 100 Continue write fails (the client has closed): the request is abandoned, and must
+  // still leave the in-flight gauge (started - finished) and the access log.
+  send("POST /fact HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+  client_.close();
+  run_until_session_ends();
+  EXPECT_EQ(metrics_.started.get(), 1u);
+  EXPECT_EQ(metrics_.finished.get(), 1u);
+  EXPECT_NE(access_log().find("\"POST /fact HTTP/1.1\" 499 0"), std::string::npos) << access_log();
+}
+
+TEST_F(SessionTest, ABodyOverTheLimitIs413AndCloses) {
+  send("POST /fact HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n");
+  const std::string r = receive_responses(1);
+  EXPECT_EQ(r.rfind("HTTP/1.1 413 ", 0), 0u) << r;
+  EXPECT_NE(r.find("Connection: close\r\n"), std::string::npos);
+  EXPECT_EQ(receive_until_closed(), "eof");
+}
+
+TEST_F(SessionTest, ATooLongRequestLineIs414) {
+  send("GET /" + std::string(9000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(receive_responses(1).rfind("HTTP/1.1 414 ", 0), 0u) << received_;
+}
+
+TEST_F(SessionTest, TooManyHeaderBytesAre431) {
+  std::string req = "GET /fact HTTP/1.1\r\nHost: x\r\n";
+  for (int i = 0; i < 200; ++i) req += "X-Filler-" + std::to_string(i) + ": " + std::string(40, 'v') + "\r\n";
+  send(req + "\r\n");
+  EXPECT_EQ(receive_responses(1).rfind("HTTP/1.1 431 ", 0), 0u) << received_;
+  EXPECT_EQ(access_log().find(" 431 ") != std::string::npos, true) << access_log();
+}
+
+TEST_F(SessionTest, DrainingClosesAnIdleKeepAliveConnection) {
+  send("GET /fact HTTP/1.1\r\nHost: x\r\n\r\n");
+  receive_responses(1);
+  ctx_.registry.drain();
+  EXPECT_EQ(receive_until_closed(), "eof") << "closed in order, not reset";
+}
+
+TEST_F(SessionTest, DrainingAnswersARequestInFlightWithConnectionClose) {
+  send("GET /fact HTTP/1.1\r\nHost: x\r\n");  // half a request
+  receive([](const std::string&) { return true; });
+  for (int i = 0; i < 20; ++i) io_.run_one_for(std::chrono::milliseconds(1));
+  ctx_.registry.drain();
+  send("\r\n");
+  const std::string r = receive_responses(1);
+  EXPECT_EQ(r.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << r;
+  EXPECT_NE(r.find("Connection: close\r\n"), std::string::npos) << r;
+  EXPECT_EQ(receive_until_closed(), "eof");
+}
+
+TEST_F(SessionTest, ANewConnectionWhoseRequestArrivesAfterTheDrainIsStillAnswered) {
+  ctx_.registry.drain();  // before the first byte: the client connected to send a request
+  for (int i = 0; i < 20; ++i) io_.run_one_for(std::chrono::milliseconds(1));
+  send("GET /fact HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string r = receive_responses(1);
+  EXPECT_EQ(r.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << r;
+  EXPECT_EQ(receive_until_closed(), "eof");
+}
+
+TEST_F(SessionTest, ConnectionCloseLingersSoUnreadInputCausesNoReset) {
+  // Bytes the server never reads (a pipelined request after "Connection: close"): closing with
+  // them unread would reset the connection and could destroy the response before it is read.
+  send("GET /fact HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /fact HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(receive_until_closed(), "eof");
+  EXPECT_EQ(count(received_, "HTTP/1.1 200 OK\r\n"), 1u) << received_;
+  EXPECT_NE(received_.find("The fact.\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace printerfacts
