@@ -1,11 +1,10 @@
 // Raw bytes in, through Beast's parser, our request checks and router, to a rendered response:
 // the whole path one request takes inside a connection, minus the socket.
+#include <boost/asio/buffer.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
-
-#include <boost/asio/buffer.hpp>
 
 #include "connections/session.hpp"
 #include "routing/router.hpp"
@@ -52,10 +51,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     Response res = router.route(parser->get(), rng);
     std::string head;
-    std::visit([&](auto& m) { session_detail::render_head(m, res.fixed_head, "Sat, 28 Nov 2026 00:00:00 GMT", head); },
-               res.message);
+    std::visit(
+        [&](auto& m) {
+          session_detail::render_head(m, res.fixed_head, "Sat, 28 Nov 2026 00:00:00 GMT", head);
+        },
+        res.message);
     // Whatever was asked, the head is well formed: one status line, CRLF-terminated fields.
-    if (head.rfind("HTTP/1.", 0) != 0 || head.size() < 4 || head.compare(head.size() - 4, 4, "\r\n\r\n") != 0) {
+    if (head.rfind("HTTP/1.", 0) != 0 || head.size() < 4 ||
+        head.compare(head.size() - 4, 4, "\r\n\r\n") != 0) {
       __builtin_trap();
     }
     fresh();

@@ -1,11 +1,10 @@
 // Any request target under /static/: percent-decoded by Boost.URL as the router does, then
 // checked by safe_relative_path. Whatever it accepts must be a plain relative path that cannot
 // leave the root.
+#include <boost/url/parse.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <string>
-
-#include <boost/url/parse.hpp>
 
 #include "app/static_files.hpp"
 #include "util/iterator_range.hpp"
@@ -20,14 +19,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto relative = printerfacts::safe_relative_path(rest);
   if (!relative) return 0;
   const std::string& p = *relative;
-  if (p.empty() || p.front() == '/' || p.find('\0') != std::string::npos || p.find('\\') != std::string::npos) {
+  if (p.empty() || p.front() == '/' || p.find('\0') != std::string::npos ||
+      p.find('\\') != std::string::npos) {
     __builtin_trap();
   }
   std::size_t start = 0;
   while (start <= p.size()) {
     const auto end = std::min(p.find('/', start), p.size());
     const std::string_view segment(p.data() + start, end - start);
-    if (segment.empty() || segment == "." || segment == ".." || segment.front() == '.') __builtin_trap();
+    if (segment.empty() || segment == "." || segment == ".." || segment.front() == '.')
+      __builtin_trap();
     start = end + 1;
   }
   // The embedded set is looked up with it (no file system access for this lookup).

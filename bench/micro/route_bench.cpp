@@ -1,16 +1,17 @@
 // In-process cost of one request: Beast parses the raw bytes, the router answers, and the head is
-// rendered as the connection renders it (session_detail::render_head), into reused buffers. No sockets. Reports allocations per request.
+// rendered as the connection renders it (session_detail::render_head), into reused buffers. No
+// sockets. Reports allocations per request.
 //   printerfacts_micro_bench                  Google Benchmark suite
 //   printerfacts_micro_bench --iterations N   runs the /fact path N times and exits (callgrind)
+#include <benchmark/benchmark.h>
+
 #include <atomic>
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/core/buffers_range.hpp>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 #include <string>
-
-#include <benchmark/benchmark.h>
-#include <boost/asio/buffer.hpp>
-#include <boost/beast/core/buffers_range.hpp>
 
 #include "connections/http_date.hpp"
 #include "connections/session.hpp"
@@ -27,8 +28,12 @@ void* operator new(std::size_t n) {
   if (void* p = std::malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
 
 namespace printerfacts {
 namespace {
@@ -47,13 +52,15 @@ class Pipeline {
     parser.put(boost::asio::buffer(raw_.data(), raw_.size()), ec);
     Response res = router_.route(parser.get(), rng_);
     out_.clear();
-    std::visit([&](auto& m) {
-      session_detail::render_head(m, res.fixed_head, date_.now(), head_);
-      out_.append(head_);
-      if constexpr (!std::is_same_v<std::decay_t<decltype(m)>, FileResponse>) {
-        if (!res.head_only) out_.append(m.body().data(), m.body().size());
-      }
-    }, res.message);
+    std::visit(
+        [&](auto& m) {
+          session_detail::render_head(m, res.fixed_head, date_.now(), head_);
+          out_.append(head_);
+          if constexpr (!std::is_same_v<std::decay_t<decltype(m)>, FileResponse>) {
+            if (!res.head_only) out_.append(m.body().data(), m.body().size());
+          }
+        },
+        res.message);
     return out_.size();
   }
 
@@ -79,12 +86,21 @@ void run(benchmark::State& state, std::string_view raw) {
   state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
 }
 
-constexpr std::string_view kFact = "GET /fact HTTP/1.1\r\nHost: localhost\r\nUser-Agent: h2load\r\n\r\n";
+constexpr std::string_view kFact =
+    "GET /fact HTTP/1.1\r\nHost: localhost\r\nUser-Agent: h2load\r\n\r\n";
 
-void BM_Fact(benchmark::State& s) { run(s, kFact); }
-void BM_Index(benchmark::State& s) { run(s, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"); }
-void BM_Static(benchmark::State& s) { run(s, "GET /static/style.css HTTP/1.1\r\nHost: localhost\r\n\r\n"); }
-void BM_NotFound(benchmark::State& s) { run(s, "GET /nope HTTP/1.1\r\nHost: localhost\r\n\r\n"); }
+void BM_Fact(benchmark::State& s) {
+  run(s, kFact);
+}
+void BM_Index(benchmark::State& s) {
+  run(s, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+}
+void BM_Static(benchmark::State& s) {
+  run(s, "GET /static/style.css HTTP/1.1\r\nHost: localhost\r\n\r\n");
+}
+void BM_NotFound(benchmark::State& s) {
+  run(s, "GET /nope HTTP/1.1\r\nHost: localhost\r\n\r\n");
+}
 BENCHMARK(BM_Fact);
 BENCHMARK(BM_Index);
 BENCHMARK(BM_Static);

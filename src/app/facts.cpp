@@ -9,7 +9,9 @@
 
 namespace printerfacts {
 
-Facts Facts::embedded() { return parse(embedded::facts(), "built-in facts"); }
+Facts Facts::embedded() {
+  return parse(embedded::facts(), "built-in facts");
+}
 
 Facts Facts::load_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -1,9 +1,8 @@
 #include "app/mime.hpp"
 
 #include <array>
-#include <utility>
-
 #include <boost/beast/core/string.hpp>
+#include <utility>
 
 namespace printerfacts {
 

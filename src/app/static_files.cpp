@@ -1,14 +1,13 @@
 #include "app/static_files.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
-
-#include <fmt/format.h>
 
 #include "app/embedded_assets.hpp"
 #include "app/mime.hpp"
@@ -75,8 +74,9 @@ bool is_safe_segment(std::string_view segment) {
 StaticFiles StaticFiles::embedded() {
   StaticFiles files;
   for (const auto& asset : embedded::static_assets()) {
-    files.embedded_.emplace(std::string(asset.name),
-                            EmbeddedEntry{asset.content, fmt::format("\"{:016x}\"", fnv1a(asset.content))});
+    files.embedded_.emplace(
+        std::string(asset.name),
+        EmbeddedEntry{asset.content, fmt::format("\"{:016x}\"", fnv1a(asset.content))});
   }
   return files;
 }
@@ -84,7 +84,8 @@ StaticFiles StaticFiles::embedded() {
 StaticFiles StaticFiles::directory(const std::string& root) {
   StaticFiles files;
   files.root_fd_ = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (files.root_fd_ < 0) throw StartupError(errno_message("cannot open static directory " + root, errno));
+  if (files.root_fd_ < 0)
+    throw StartupError(errno_message("cannot open static directory " + root, errno));
   return files;
 }
 

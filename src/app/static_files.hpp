@@ -2,13 +2,12 @@
 // --static-dir, never from anywhere outside that root.
 #pragma once
 
+#include <boost/beast/core/file_posix.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
-
-#include <boost/beast/core/file_posix.hpp>
 
 namespace printerfacts {
 

@@ -19,8 +19,8 @@ namespace http = beast::http;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 template <class Stream>
-asio::awaitable<void> ask(Stream& stream, const std::string& name, std::chrono::milliseconds timeout,
-                          HealthResult& result) {
+asio::awaitable<void> ask(Stream& stream, const std::string& name,
+                          std::chrono::milliseconds timeout, HealthResult& result) {
   http::request<http::empty_body> req{http::verb::get, "/healthz", 11};
   req.set(http::field::host, "localhost");
   req.set(http::field::user_agent, "printerfacts-healthcheck");
@@ -47,14 +47,17 @@ template <class Stream, class Connect>
 HealthResult run_check(asio::io_context& io, Stream& stream, const std::string& name,
                        std::chrono::milliseconds timeout, Connect connect) {
   HealthResult result;
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    stream.expires_after(timeout);
-    if (const std::string error = co_await connect(); !error.empty()) {
-      result.detail = name + ": " + error;
-      co_return;
-    }
-    co_await ask(stream, name, timeout, result);
-  }, asio::detached);
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        stream.expires_after(timeout);
+        if (const std::string error = co_await connect(); !error.empty()) {
+          result.detail = name + ": " + error;
+          co_return;
+        }
+        co_await ask(stream, name, timeout, result);
+      },
+      asio::detached);
   io.run();
   return result;
 }
@@ -67,7 +70,8 @@ HealthResult check_health(const ListenAddress& address, std::chrono::millisecond
   if (address.kind == ListenAddress::Kind::unix_socket) {
     beast::basic_stream<asio::local::stream_protocol> stream(io);
     return run_check(io, stream, name, timeout, [&]() -> asio::awaitable<std::string> {
-      auto [ec] = co_await stream.async_connect(asio::local::stream_protocol::endpoint(address.path), use_tuple);
+      auto [ec] = co_await stream.async_connect(
+          asio::local::stream_protocol::endpoint(address.path), use_tuple);
       co_return ec ? "cannot connect: " + ec.message() : std::string();
     });
   }
@@ -78,7 +82,8 @@ HealthResult check_health(const ListenAddress& address, std::chrono::millisecond
   beast::basic_stream<asio::ip::tcp> stream(io);
   asio::ip::tcp::resolver resolver(io);
   return run_check(io, stream, name, timeout, [&]() -> asio::awaitable<std::string> {
-    auto [rec, endpoints] = co_await resolver.async_resolve(host, std::to_string(address.port), use_tuple);
+    auto [rec, endpoints] =
+        co_await resolver.async_resolve(host, std::to_string(address.port), use_tuple);
     if (rec) co_return "cannot resolve: " + rec.message();
     auto [ec, ep] = co_await stream.async_connect(endpoints, use_tuple);
     co_return ec ? "cannot connect: " + ec.message() : std::string();

@@ -1,6 +1,6 @@
 #include "config/cli.hpp"
 
-#include <thread>
+#include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
 
@@ -37,6 +37,10 @@ auto converter(Parse parse, std::string what) {
   };
 }
 
+std::string format_mode(mode_t mode) {
+  return fmt::format("{:04o}", mode);
+}
+
 std::string octal_mode(const std::string& s) {
   if (s.empty() || s.size() > 4 || s.find_first_not_of("01234567") != std::string::npos) {
     return "expected an octal mode such as 0660, got \"" + s + "\"";
@@ -53,14 +57,18 @@ CommandLine parse_command_line(int argc, const char* const* argv, const GetEnv& 
   app.footer(kEnvironmentHelp);
   app.get_formatter()->column_width(34);
 
+  // Options{} is the configuration: a flag that is not given leaves its field as Options{} has
+  // it. The text forms below, which --help shows as defaults, are written from those values.
   Options o;
   std::vector<std::string> listen;
-  std::string socket_mode = "0660";
-  std::string max_header = "8k", max_body = "64k";
-  std::string header_timeout = "10s", idle_timeout = "60s", send_timeout = "60s",
-              shutdown_timeout = "10s", shutdown_delay = "0s";
-  std::string access_log = "on";
-  o.threads = std::max(1u, std::thread::hardware_concurrency());
+  std::string socket_mode = format_mode(o.socket_mode);
+  std::string max_header = format_size(o.max_header_size), max_body = format_size(o.max_body_size);
+  std::string header_timeout = format_duration(o.header_timeout),
+              idle_timeout = format_duration(o.idle_timeout),
+              send_timeout = format_duration(o.send_timeout),
+              shutdown_timeout = format_duration(o.shutdown_timeout),
+              shutdown_delay = format_duration(o.shutdown_delay);
+  std::string access_log = o.access_log ? "on" : "off";
 
   app.add_option("--listen", listen,
                  "unix:PATH or tcp:HOST:PORT; repeat to listen on several (default: $SOCKPATH, "
@@ -75,12 +83,14 @@ CommandLine parse_command_line(int argc, const char* const* argv, const GetEnv& 
   app.add_option("--socket-group", o.socket_group,
                  "group (name or GID) of created Unix sockets (default: the process's group)")
       ->type_name("GROUP");
-  app.add_option("--backlog", o.backlog, "listen backlog of created sockets")->capture_default_str();
+  app.add_option("--backlog", o.backlog, "listen backlog of created sockets")
+      ->capture_default_str();
   app.add_option("--max-connections", o.max_connections,
                  "open connections kept at most; more are closed at once")
       ->capture_default_str();
-  app.add_option("--threads", o.threads, "worker threads (default: number of CPUs)")
-      ->type_name("N");
+  app.add_option("--threads", o.threads, "worker threads; 0: one per CPU")
+      ->type_name("N")
+      ->capture_default_str();
   app.add_option("--facts-file", o.facts_file, "load facts from FILE, one per line (UTF-8)")
       ->type_name("FILE");
   app.add_option("--static-dir", o.static_dir,
@@ -113,12 +123,14 @@ CommandLine parse_command_line(int argc, const char* const* argv, const GetEnv& 
       ->capture_default_str()
       ->check(CLI::IsMember({"on", "off"}));
   std::vector<std::string> metrics_listen;
-  std::string metrics_socket_mode = "0660";
-  std::string log_format = "text";
-  app.add_option("--metrics-listen", metrics_listen,
-                 "serve only /metrics and /healthz on ADDR (unix:PATH or tcp:HOST:PORT); repeatable")
+  std::string metrics_socket_mode = format_mode(o.metrics_socket_mode);
+  std::string log_format = o.log_format == Options::LogFormat::json ? "json" : "text";
+  app.add_option(
+         "--metrics-listen", metrics_listen,
+         "serve only /metrics and /healthz on ADDR (unix:PATH or tcp:HOST:PORT); repeatable")
       ->type_name("ADDR");
-  app.add_option("--metrics-socket-mode", metrics_socket_mode, "octal permission bits of metrics Unix sockets")
+  app.add_option("--metrics-socket-mode", metrics_socket_mode,
+                 "octal permission bits of metrics Unix sockets")
       ->type_name("MODE")
       ->capture_default_str()
       ->check(octal_mode);
@@ -128,8 +140,9 @@ CommandLine parse_command_line(int argc, const char* const* argv, const GetEnv& 
   app.add_option("--allow-uid", o.allow_uid,
                  "only Unix-socket peers running as this user (name or UID) may talk; repeatable")
       ->type_name("USER");
-  app.add_option("--allow-gid", o.allow_gid,
-                 "only Unix-socket peers with this primary group (name or GID) may talk; repeatable")
+  app.add_option(
+         "--allow-gid", o.allow_gid,
+         "only Unix-socket peers with this primary group (name or GID) may talk; repeatable")
       ->type_name("GROUP");
   app.add_option("--log-format", log_format, "access log and diagnostics as text or JSON lines")
       ->capture_default_str()
@@ -168,7 +181,8 @@ CommandLine parse_command_line(int argc, const char* const* argv, const GetEnv& 
       o.listen.push_back(parse_listen_address(std::string("unix:") + sock));
     } else {
       const char* port = getenv("PORT");
-      o.listen.push_back(parse_listen_address(std::string("tcp:[::]:") + (port && *port ? port : "3000")));
+      o.listen.push_back(
+          parse_listen_address(std::string("tcp:[::]:") + (port && *port ? port : "3000")));
     }
     for (const auto& l : metrics_listen) o.metrics_listen.push_back(parse_listen_address(l));
   } catch (const StartupError& e) {

@@ -8,7 +8,8 @@ namespace {
 
 // The number at the front of `text` and the unit after it; false when there is no number.
 bool split_number(std::string_view text, double& value, std::string_view& unit) {
-  if (text.empty() || !(std::isdigit(static_cast<unsigned char>(text.front())) || text.front() == '.')) {
+  if (text.empty() ||
+      !(std::isdigit(static_cast<unsigned char>(text.front())) || text.front() == '.')) {
     return false;
   }
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -56,6 +57,12 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
   const double bytes = value * multiplier;
   if (bytes > 1024.0 * 1024 * 1024 || bytes != std::floor(bytes)) return std::nullopt;
   return static_cast<std::uint64_t>(bytes);
+}
+
+std::string format_size(std::uint64_t bytes) {
+  if (bytes != 0 && bytes % (1024 * 1024) == 0) return std::to_string(bytes / (1024 * 1024)) + "m";
+  if (bytes != 0 && bytes % 1024 == 0) return std::to_string(bytes / 1024) + "k";
+  return std::to_string(bytes);
 }
 
 std::string format_duration(Duration d) {

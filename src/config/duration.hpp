@@ -22,4 +22,7 @@ std::optional<std::uint64_t> parse_size(std::string_view text);
 /// A duration as the flags accept it back, e.g. "10s" or "250ms".
 std::string format_duration(Duration d);
 
+/// A size as the flags accept it back, e.g. "8k", "1m" or "1000".
+std::string format_size(std::uint64_t bytes);
+
 }  // namespace printerfacts

@@ -1,13 +1,13 @@
 #include "config/options.hpp"
 
+#include <fmt/format.h>
 #include <grp.h>
 #include <pwd.h>
 
 #include <algorithm>
 #include <charconv>
+#include <thread>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "util/startup_error.hpp"
 
@@ -15,18 +15,20 @@ namespace printerfacts {
 
 void validate(const Options& o) {
   if (o.listen.empty()) throw StartupError("no listen address configured");
-  if (o.socket_mode > 0777) throw StartupError("--socket-mode must be an octal mode from 0 to 0777");
+  if (o.socket_mode > 0777)
+    throw StartupError("--socket-mode must be an octal mode from 0 to 0777");
   if ((o.socket_mode & 0200) == 0) {
     // connect() on a Unix socket needs write permission on the file; without it even the
     // owner (and the group) could not reach the server.
     throw StartupError("--socket-mode lacks the owner write bit; nobody could connect");
   }
-  if (o.threads == 0 || o.threads > 1024) throw StartupError("--threads must be from 1 to 1024");
+  if (o.threads > 1024) throw StartupError("--threads must be from 1 to 1024 (or 0: one per CPU)");
   // A socket any local user may open defeats the point of a Unix socket; require saying so.
   if (!o.allow_world && ((o.socket_mode | o.metrics_socket_mode) & 0007) != 0) {
     throw StartupError(fmt::format(
         "socket mode {:04o} lets every local user connect; use a group (--socket-group) or pass "
-        "--allow-world", (o.socket_mode & 0007) ? o.socket_mode : o.metrics_socket_mode));
+        "--allow-world",
+        (o.socket_mode & 0007) ? o.socket_mode : o.metrics_socket_mode));
   }
   if (o.max_connections < 1) throw StartupError("--max-connections must be at least 1");
   if (o.backlog < 1 || o.backlog > 65535) throw StartupError("--backlog must be from 1 to 65535");
@@ -45,20 +47,28 @@ void validate(const Options& o) {
       }
     }
   }
-  if ((o.metrics_socket_mode & 0200) == 0) throw StartupError("--metrics-socket-mode lacks the owner write bit; nobody could connect");
+  if ((o.metrics_socket_mode & 0200) == 0)
+    throw StartupError("--metrics-socket-mode lacks the owner write bit; nobody could connect");
   if (o.socket_group) resolve_group(*o.socket_group);
   if (o.metrics_socket_group) resolve_group(*o.metrics_socket_group);
   for (const auto& u : o.allow_uid) resolve_user(u);
   for (const auto& g : o.allow_gid) resolve_group(g);
   for (const auto& m : o.metrics_listen) {
     for (const auto& l : o.listen) {
-      if (m == l) throw StartupError("listen address " + m.to_string() + " is given for both --listen and --metrics-listen");
+      if (m == l)
+        throw StartupError("listen address " + m.to_string() +
+                           " is given for both --listen and --metrics-listen");
     }
   }
-  static constexpr const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  static constexpr const char* kLevels[] = {"trace", "debug",    "info", "warn",
+                                            "error", "critical", "off"};
   if (std::find(std::begin(kLevels), std::end(kLevels), o.log_level) == std::end(kLevels)) {
     throw StartupError("--log-level must be one of trace, debug, info, warn, error, critical, off");
   }
+}
+
+unsigned worker_threads(const Options& options) {
+  return options.threads != 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
 }
 
 std::vector<std::string> restart_only_changes(const Options& running, const Options& reread) {
@@ -110,7 +120,8 @@ uid_t resolve_user(const std::string& user) {
   }
   unsigned long uid = 0;
   const auto [end, ec] = std::from_chars(user.data(), user.data() + user.size(), uid);
-  if (!user.empty() && ec == std::errc() && end == user.data() + user.size() && uid < 0xffffffffUL) {
+  if (!user.empty() && ec == std::errc() && end == user.data() + user.size() &&
+      uid < 0xffffffffUL) {
     return static_cast<uid_t>(uid);
   }
   throw StartupError("--allow-uid: no user named \"" + user + "\"");
@@ -125,7 +136,8 @@ gid_t resolve_group(const std::string& group) {
 
   unsigned long gid = 0;
   const auto [end, ec] = std::from_chars(group.data(), group.data() + group.size(), gid);
-  if (!group.empty() && ec == std::errc() && end == group.data() + group.size() && gid < 0xffffffffUL) {
+  if (!group.empty() && ec == std::errc() && end == group.data() + group.size() &&
+      gid < 0xffffffffUL) {
     return static_cast<gid_t>(gid);
   }
   throw StartupError("no group named \"" + group + "\"");

@@ -36,7 +36,8 @@ struct Options {
   // per-worker cap of the same kind).
   unsigned max_connections = 16384;
 
-  // Worker threads, each with its own event loop. Default: the number of CPUs.
+  // Worker threads, each with its own event loop; 0 means one per CPU (worker_threads()).
+  // Default: 0.
   unsigned threads = 0;
 
   // One fact per line, UTF-8. Default: the facts compiled into the binary.
@@ -110,7 +111,11 @@ struct Options {
 std::vector<std::string> restart_only_changes(const Options& running, const Options& reread);
 
 /// Checks ranges and combinations; throws StartupError naming the offending flag and value.
+/// Options{} with a listen address is valid.
 void validate(const Options& options);
+
+/// How many worker threads `options` asks for: --threads, or one per CPU when it is 0.
+unsigned worker_threads(const Options& options);
 
 /// The user ID for --allow-uid: a user name, or a number. Throws StartupError naming the user.
 uid_t resolve_user(const std::string& user);

@@ -13,8 +13,10 @@ ConnectionRegistry::Entry::Entry(ConnectionRegistry& registry, std::function<voi
 }
 
 ConnectionRegistry::Entry::~Entry() {
-  if (prev_) prev_->next_ = next_;
-  else registry_.head_ = next_;
+  if (prev_)
+    prev_->next_ = next_;
+  else
+    registry_.head_ = next_;
   if (next_) next_->prev_ = prev_;
   --registry_.size_;
   if (registry_.draining_ && registry_.size_ == 0 && registry_.on_drained_) registry_.on_drained_();

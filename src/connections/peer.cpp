@@ -1,10 +1,9 @@
 #include "connections/peer.hpp"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-
-#include <fmt/format.h>
 
 namespace printerfacts {
 

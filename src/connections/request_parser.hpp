@@ -3,13 +3,12 @@
 // obs-fold refused in the head and the trailers (Beast 1.81 would unfold it).
 #pragma once
 
+#include <boost/beast/http.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string_view>
 #include <tuple>
-
-#include <boost/beast/http.hpp>
 
 #include "routing/router.hpp"
 #include "util/arena.hpp"
@@ -101,7 +100,7 @@ class RequestParser final : public http::request_parser<DiscardedBody, ArenaAllo
   // line, which is known to be there.
   static bool trailers_have_continuation_line(const char* p) {
     for (;;) {
-      p += 2;  // past a CRLF: at the start of a line
+      p += 2;                                          // past a CRLF: at the start of a line
       if (p[0] == '\r' && p[1] == '\n') return false;  // the empty line: the end
       if (p[0] == ' ' || p[0] == '\t') return true;
       while (p[0] != '\r' || p[1] != '\n') ++p;

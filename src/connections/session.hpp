@@ -4,12 +4,6 @@
 
 #include <algorithm>
 #include <array>
-#include <chrono>
-#include <optional>
-#include <string>
-#include <string_view>
-#include <tuple>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
@@ -17,6 +11,11 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
 
 #include "connections/request_parser.hpp"
 #include "connections/session_context.hpp"
@@ -69,7 +68,8 @@ inline unsigned status_for_read_error(const beast::error_code& ec, const Request
 /// Returns the parser's verdict (no error once the head is complete), or the socket's own error
 /// (end of stream, the deadline closing the socket).
 template <class Stream>
-Task<beast::error_code> read_head(Stream& socket, beast::flat_buffer& buffer, RequestParser& parser) {
+Task<beast::error_code> read_head(Stream& socket, beast::flat_buffer& buffer,
+                                  RequestParser& parser) {
   for (;;) {
     // Beast refuses a head that outgrows its limit (header_limit) before the buffer, which has
     // room for the limit and one read more, is full.
@@ -89,7 +89,8 @@ Task<beast::error_code> read_head(Stream& socket, beast::flat_buffer& buffer, Re
 /// several layers of buffer sequence adaptors; rendering the head into one reused string is
 /// several times cheaper, and the body is then sent from where it lies, in the same writev.
 template <class Message>
-void render_head(const Message& m, std::string_view fixed_head, std::string_view date, std::string& out) {
+void render_head(const Message& m, std::string_view fixed_head, std::string_view date,
+                 std::string& out) {
   const std::string_view reason = m.reason();
   std::size_t worst = 64 + reason.size() + fixed_head.size() + date.size();
   for (const auto& field : m) worst += field.name_string().size() + field.value().size() + 4;
@@ -152,7 +153,8 @@ Task<> close_gracefully(Stream& socket, ConnectionRegistry::Entry& entry) {
 /// request is written), so it is waited for even while draining, under the header timeout and
 /// the shutdown deadline; closing it instead would fail that request, as systemd's restarts
 /// showed.
-inline bool must_wait(const beast::flat_buffer& buffer, const ConnectionRegistry& registry, bool first) {
+inline bool must_wait(const beast::flat_buffer& buffer, const ConnectionRegistry& registry,
+                      bool first) {
   return buffer.size() == 0 && (first || !registry.draining());
 }
 
@@ -221,11 +223,14 @@ Task<Incoming> read_request(Stream& socket, beast::flat_buffer& buffer, RequestP
     // request again; for the usual bodiless ones that is the only check).
     const auto& request_head = parser.get();
     if (const auto refused = check_request(request_head)) {
-      co_return Incoming{static_cast<unsigned>(*refused), false, request_head.version() == 10 ? 10u : 11u};
+      co_return Incoming{static_cast<unsigned>(*refused), false,
+                         request_head.version() == 10 ? 10u : 11u};
     }
-    if (request_head.version() >= 11 && beast::iequals(request_head[http::field::expect], "100-continue")) {
+    if (request_head.version() >= 11 &&
+        beast::iequals(request_head[http::field::expect], "100-continue")) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      std::tie(ec, std::ignore) = co_await asio::async_write(socket, asio::buffer(kContinue), use_tuple);
+      std::tie(ec, std::ignore) =
+          co_await asio::async_write(socket, asio::buffer(kContinue), use_tuple);
       if (ec) co_return Incoming{0, true, 11};
     }
     std::tie(ec, std::ignore) = co_await http::async_read(socket, buffer, parser, use_tuple);
@@ -247,7 +252,8 @@ inline std::array<asio::const_buffer, 2> wire(const Response& res, const std::st
           return {};
         } else {
           const auto& body = m.body();
-          return {asio::buffer(head), res.head_only ? asio::const_buffer() : asio::buffer(body.data(), body.size())};
+          return {asio::buffer(head),
+                  res.head_only ? asio::const_buffer() : asio::buffer(body.data(), body.size())};
         }
       },
       res.message);
@@ -267,7 +273,8 @@ bool send_now(Stream& socket, Response& res, std::string_view date, std::string&
         } else {
           render_head(m, res.fixed_head, date, head);
           const auto& body = m.body();
-          return {asio::buffer(head), res.head_only ? asio::const_buffer() : asio::buffer(body.data(), body.size())};
+          return {asio::buffer(head),
+                  res.head_only ? asio::const_buffer() : asio::buffer(body.data(), body.size())};
         }
       },
       res.message);
@@ -278,7 +285,8 @@ bool send_now(Stream& socket, Response& res, std::string_view date, std::string&
 
 /// Step 3, the rest: what did not fit, or a file body through Beast's serializer.
 template <class Stream>
-Task<Sent> send_rest(Stream& socket, Response& res, std::string_view date, const std::string& head, Sent sent) {
+Task<Sent> send_rest(Stream& socket, Response& res, std::string_view date, const std::string& head,
+                     Sent sent) {
   if (auto* file = std::get_if<FileResponse>(&res.message)) {
     auto [ec, n] = co_await write_file(socket, *file, res.head_only, date);
     co_return Sent{ec, n};
@@ -358,7 +366,8 @@ class RequestRecord {
 /// throws for anything the peer sends. Each request takes the three steps above.
 template <class Protocol>
 session_detail::Task<> run_session(session_detail::Socket<Protocol> socket, std::string peer,
-                                   SessionContext& ctx, bool metrics_listener, std::size_t listener) {
+                                   SessionContext& ctx, bool metrics_listener,
+                                   std::size_t listener) {
   using namespace session_detail;
   ConnectionRegistry::Entry entry(ctx.registry, [&socket](ConnectionRegistry::Stop how) {
     beast::error_code ignored;
@@ -426,16 +435,18 @@ session_detail::Task<> run_session(session_detail::Socket<Protocol> socket, std:
       const Incoming incoming = parsed ? *parsed : co_await read_request(socket, buffer, parser);
       if (incoming.abandoned) break;
       // Built in place (no move-assignment of the message variant on every request).
-      Response res = incoming.error_status != 0
-                         ? Router::error(static_cast<http::status>(incoming.error_status), incoming.version)
-                         : site->router(metrics_listener).route(parser.get(), ctx.rng);
+      Response res =
+          incoming.error_status != 0
+              ? Router::error(static_cast<http::status>(incoming.error_status), incoming.version)
+              : site->router(metrics_listener).route(parser.get(), ctx.rng);
       if (ctx.registry.draining()) res.keep_alive(false);
 
       // Step 3: answer it.
       entry.expires_after(opts.send_timeout);
       const std::string_view date = ctx.date.now();
       Sent sent;
-      if (!send_now(socket, res, date, head, sent)) sent = co_await send_rest(socket, res, date, head, sent);
+      if (!send_now(socket, res, date, head, sent))
+        sent = co_await send_rest(socket, res, date, head, sent);
       record.answered(res, sent.written);
       if (sent.ec) break;
       keep_open = res.keep_alive();

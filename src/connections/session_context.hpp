@@ -7,9 +7,9 @@
 #include "config/options.hpp"
 #include "connections/connection_registry.hpp"
 #include "connections/http_date.hpp"
+#include "connections/site.hpp"
 #include "log/access_log.hpp"
 #include "metrics/worker_metrics.hpp"
-#include "connections/site.hpp"
 #include "util/arena.hpp"
 
 namespace printerfacts {
@@ -24,7 +24,7 @@ struct SessionContext {
   std::optional<AccessLog> access_log;  ///< empty with --access-log off
   ConnectionRegistry registry;
   HttpDate date;
-  WorkerMetrics* metrics = nullptr;  ///< null when nothing serves /metrics: nothing is recorded
+  WorkerMetrics* metrics = nullptr;      ///< null when nothing serves /metrics: nothing is recorded
   std::size_t connection_limit = 16384;  ///< this worker's share of --max-connections
   BlockPool blocks;  ///< memory for the header fields of requests in flight (util/arena.hpp)
 };

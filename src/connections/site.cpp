@@ -19,9 +19,9 @@ bool PeerAllowList::allows(int fd) const {
 }
 
 Content load_content(const Options& options) {
-  return Content{options.facts_file ? Facts::load_file(*options.facts_file) : Facts::embedded(),
-                 options.static_dir ? StaticFiles::directory(*options.static_dir)
-                                    : StaticFiles::embedded()};
+  return Content{
+      options.facts_file ? Facts::load_file(*options.facts_file) : Facts::embedded(),
+      options.static_dir ? StaticFiles::directory(*options.static_dir) : StaticFiles::embedded()};
 }
 
 PeerAllowList resolve_peers(const Options& options) {

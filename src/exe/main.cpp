@@ -1,25 +1,23 @@
 // printerfacts: parse the configuration, build the content, open the listeners, serve, and map
 // the outcome to an exit code. Every start-up error is reported here, once.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
-#include <spdlog/spdlog.h>
-
 #include <optional>
 
 #include "client/healthcheck.hpp"
 #include "config/cli.hpp"
+#include "connections/site.hpp"
 #include "listeners/listener_set.hpp"
 #include "listeners/unix_socket.hpp"
 #include "log/diagnostics.hpp"
 #include "metrics/metrics.hpp"
-#include "connections/site.hpp"
 #include "server/server.hpp"
 #include "util/startup_error.hpp"
 
@@ -34,7 +32,8 @@ void check_listen_addresses(const Options& options) {
   for (const auto& a : all) {
     if (a.kind != ListenAddress::Kind::unix_socket) continue;
     const auto slash = a.path.rfind('/');
-    const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : a.path.substr(0, slash));
+    const std::string dir =
+        slash == std::string::npos ? "." : (slash == 0 ? "/" : a.path.substr(0, slash));
     struct stat st {};
     if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
       throw StartupError("the directory " + dir + " of socket " + a.path + " does not exist");
@@ -63,7 +62,8 @@ int healthcheck(const Options& options) {
 Reloader reloader(int argc, const char* const* argv, const Options& running,
                   const MetricsSource* metrics, const Health* health) {
   return [=, &running] {
-    const CommandLine again = parse_command_line(argc, argv, [](const char* name) { return std::getenv(name); });
+    const CommandLine again =
+        parse_command_line(argc, argv, [](const char* name) { return std::getenv(name); });
     if (!again.options) throw StartupError(again.error);
     const Options& o = *again.options;
     validate(o);
@@ -72,7 +72,8 @@ Reloader reloader(int argc, const char* const* argv, const Options& running,
       spdlog::warn("--{} changed; the new value takes effect at the next restart", flag);
     }
     // Said at the old level, so that leaving "info" still shows that the reload took effect.
-    spdlog::info("reloaded: {} facts, static files from {}, log level {}", site->content.facts.size(),
+    spdlog::info("reloaded: {} facts, static files from {}, log level {}",
+                 site->content.facts.size(),
                  o.static_dir ? *o.static_dir : std::string("the binary"), o.log_level);
     set_log_level(o.log_level);
     return site;
@@ -92,12 +93,13 @@ int run(int argc, const char* const* argv, const Options& options) {
     for (const auto& a : options.listen) where.push_back(a.to_string());
     for (const auto& a : options.metrics_listen) where.push_back(a.to_string() + " (metrics)");
     fmt::print("configuration OK: {} facts, listen on {}, {} thread(s)\n", content.facts.size(),
-               fmt::join(where, " "), options.threads);
+               fmt::join(where, " "), worker_threads(options));
     return 0;
   }
   ListenerSet listeners = ListenerSet::open(options);
   if (listeners.stale_sockets_replaced() > 0) {
-    spdlog::warn("removed {} stale socket file(s) left by a previous run", listeners.stale_sockets_replaced());
+    spdlog::warn("removed {} stale socket file(s) left by a previous run",
+                 listeners.stale_sockets_replaced());
   }
   // Metrics are recorded only when something can read them.
   std::vector<std::string> names;
@@ -108,14 +110,14 @@ int run(int argc, const char* const* argv, const Options& options) {
   }
   std::optional<Metrics> metrics;
   if (metrics_listener || options.metrics_on_main) {
-    metrics.emplace(std::move(names), options.threads);
+    metrics.emplace(std::move(names), worker_threads(options));
     metrics->stale_sockets_removed(listeners.stale_sockets_replaced());
   }
   const MetricsSource* source = metrics ? &*metrics : nullptr;
   auto site = std::make_shared<const Site>(std::move(content), std::move(peers), source,
                                            options.metrics_on_main, &health);
-  Server server(options, std::move(listeners), metrics ? &*metrics : nullptr, health, std::move(site),
-                reloader(argc, argv, options, source, &health));
+  Server server(options, std::move(listeners), metrics ? &*metrics : nullptr, health,
+                std::move(site), reloader(argc, argv, options, source, &health));
   return server.run();
 }
 
@@ -125,7 +127,8 @@ int main(int argc, char** argv) {
   // A peer that disconnects must not kill the process; socket writes use MSG_NOSIGNAL already,
   // this covers stdout when the access log goes to a pipe whose reader went away.
   ::signal(SIGPIPE, SIG_IGN);
-  const CommandLine command_line = parse_command_line(argc, argv, [](const char* name) { return std::getenv(name); });
+  const CommandLine command_line =
+      parse_command_line(argc, argv, [](const char* name) { return std::getenv(name); });
   if (!command_line.options) {
     if (!command_line.error.empty()) {
       std::fprintf(stderr, "printerfacts: %s\nRun with --help for more information.\n",

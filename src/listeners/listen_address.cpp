@@ -1,8 +1,8 @@
 #include "listeners/listen_address.hpp"
 
-#include <charconv>
-
 #include <fmt/format.h>
+
+#include <charconv>
 
 #include "util/startup_error.hpp"
 
@@ -34,7 +34,8 @@ ListenAddress parse_unix(std::string_view all, std::string_view path) {
   if (path.empty()) fail(all, "the socket path is empty");
   // Abstract sockets (a leading NUL, conventionally written '@') live outside the file system:
   // any process in the network namespace can connect, and no mode or group can stop it.
-  if (path.front() == '@') fail(all, "abstract sockets have no file permissions and are not supported");
+  if (path.front() == '@')
+    fail(all, "abstract sockets have no file permissions and are not supported");
   if (path.find('\0') != std::string_view::npos) fail(all, "the socket path contains a NUL byte");
   if (path.size() > kMaxUnixPathLength) {
     fail(all, "the socket path is " + std::to_string(path.size()) +
@@ -62,7 +63,8 @@ ListenAddress parse_tcp(std::string_view all, std::string_view rest) {
     a.port = parse_port(all, rest);
   } else {
     a.host = std::string(rest.substr(0, colon));
-    if (a.host.find(':') != std::string::npos) fail(all, "write IPv6 addresses in brackets: tcp:[::1]:3000");
+    if (a.host.find(':') != std::string::npos)
+      fail(all, "write IPv6 addresses in brackets: tcp:[::1]:3000");
     a.port = parse_port(all, rest.substr(colon + 1));
   }
   if (a.host.empty()) a.host = "::";

@@ -1,17 +1,16 @@
 #include "listeners/listener_set.hpp"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-#include <sys/stat.h>
 
 #include "listeners/systemd.hpp"
 #include "util/startup_error.hpp"
@@ -24,11 +23,13 @@ std::string describe_socket(int fd, bool& is_unix) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   is_unix = false;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return fmt::format("fd:{}", fd);
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
+    return fmt::format("fd:{}", fd);
   if (ss.ss_family == AF_UNIX) {
     is_unix = true;
     const auto* un = reinterpret_cast<const sockaddr_un*>(&ss);
-    const auto n = len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
+    const auto n =
+        len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
     std::string path(un->sun_path, ::strnlen(un->sun_path, n));
     return "unix:" + (path.empty() ? std::string("(unnamed)") : path);
   }
@@ -85,18 +86,23 @@ void warn_about_location(const std::string& path, std::optional<gid_t> group) {
     if (::getcwd(cwd, sizeof cwd) != nullptr) abs = std::string(cwd) + "/" + abs;
   }
   if (abs.rfind("/tmp/", 0) == 0 || abs.rfind("/var/tmp/", 0) == 0) {
-    spdlog::warn("socket {} is under a world-writable temporary directory; with PrivateTmp= "
-                 "nginx sees a different /tmp. Prefer /run/printerfacts/", path);
+    spdlog::warn(
+        "socket {} is under a world-writable temporary directory; with PrivateTmp= "
+        "nginx sees a different /tmp. Prefer /run/printerfacts/",
+        path);
   }
-  for (auto slash = abs.rfind('/'); slash != std::string::npos && slash > 0; slash = abs.rfind('/', slash - 1)) {
+  for (auto slash = abs.rfind('/'); slash != std::string::npos && slash > 0;
+       slash = abs.rfind('/', slash - 1)) {
     const std::string dir = abs.substr(0, slash);
     struct stat st {};
     if (::stat(dir.c_str(), &st) != 0) break;
     const bool others = st.st_mode & S_IXOTH;
     const bool via_group = group && st.st_gid == *group && (st.st_mode & S_IXGRP);
     if (!others && !via_group) {
-      spdlog::warn("directory {} is not searchable by others{}: clients of {} will get "
-                   "'Permission denied'", dir, group ? " or the socket's group" : "", path);
+      spdlog::warn(
+          "directory {} is not searchable by others{}: clients of {} will get "
+          "'Permission denied'",
+          dir, group ? " or the socket's group" : "", path);
       break;
     }
   }

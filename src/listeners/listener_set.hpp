@@ -16,7 +16,7 @@ struct Listener {
   bool is_unix = false;
   std::string name;  ///< e.g. "unix:/run/printerfacts/http.sock" or "tcp:[::]:3000" (real port)
   bool from_systemd = false;
-  bool metrics = false;  ///< serves only /metrics and /healthz
+  bool metrics = false;                  ///< serves only /metrics and /healthz
   std::optional<BoundUnixSocket> owned;  ///< set when this process created the socket file
 };
 
@@ -24,8 +24,9 @@ struct Listener {
 class ListenerSet {
  public:
   /// systemd's sockets when it passed any (Options::listen and metrics_listen are then ignored;
-  /// a socket named "metrics" is a metrics listener), else creates every configured one. Throws StartupError naming the address that failed; sockets created before
-  /// the failure are closed and their files removed.
+  /// a socket named "metrics" is a metrics listener), else creates every configured one. Throws
+  /// StartupError naming the address that failed; sockets created before the failure are closed and
+  /// their files removed.
   static ListenerSet open(const Options& options);
 
   ListenerSet() = default;

@@ -24,14 +24,17 @@ std::vector<PassedSocket> take_listen_fds() {
   std::free(names);
   for (const auto& s : fds) {
     if (::sd_is_socket(s.fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
-      throw StartupError("systemd passed descriptor " + std::to_string(s.fd) +
-                         ", which is not a listening stream socket (check ListenStream= in the .socket unit)");
+      throw StartupError(
+          "systemd passed descriptor " + std::to_string(s.fd) +
+          ", which is not a listening stream socket (check ListenStream= in the .socket unit)");
     }
   }
   return fds;
 }
 
-void notify(std::string_view state) { ::sd_notify(0, std::string(state).c_str()); }
+void notify(std::string_view state) {
+  ::sd_notify(0, std::string(state).c_str());
+}
 
 std::chrono::microseconds watchdog_interval() {
   std::uint64_t usec = 0;

@@ -1,6 +1,7 @@
 #include "listeners/unix_socket.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -11,8 +12,6 @@
 #include <cstring>
 #include <thread>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "listeners/listen_address.hpp"
 #include "util/startup_error.hpp"
@@ -56,7 +55,8 @@ sockaddr_un make_address(const std::string& path) {
 FdGuard take_lock(const std::string& path) {
   const std::string lock_path = path + ".lock";
   FdGuard lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-  if (lock.get() < 0) throw StartupError(errno_message("cannot open lock file " + lock_path, errno));
+  if (lock.get() < 0)
+    throw StartupError(errno_message("cannot open lock file " + lock_path, errno));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK && errno != EINTR) {
@@ -120,7 +120,8 @@ BoundUnixSocket bind_unix_socket(const std::string& path, const UnixSocketOption
     case ExistingPath::live_socket:
       throw StartupError("another instance is listening on " + path);
     case ExistingPath::unknown:
-      throw StartupError(errno_message("cannot tell whether " + path + " is a socket in use", probe_error));
+      throw StartupError(
+          errno_message("cannot tell whether " + path + " is a socket in use", probe_error));
     case ExistingPath::stale_socket:
       // Safe only because we hold the lock: nobody can bind this path between the probe and here.
       if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
@@ -152,13 +153,16 @@ BoundUnixSocket bind_unix_socket(const std::string& path, const UnixSocketOption
   // used, without following symlinks; the directory must not be writable by untrusted users
   // (the same requirement that makes any path-based server safe).
   if (options.group && ::lchown(path.c_str(), static_cast<uid_t>(-1), *options.group) != 0) {
-    throw StartupError(errno_message(fmt::format("cannot set group {} on {}", *options.group, path), errno));
+    throw StartupError(
+        errno_message(fmt::format("cannot set group {} on {}", *options.group, path), errno));
   }
   if (::fchmodat(AT_FDCWD, path.c_str(), options.mode, AT_SYMLINK_NOFOLLOW) != 0) {
-    throw StartupError(errno_message(fmt::format("cannot set mode {:04o} on {}", options.mode, path), errno));
+    throw StartupError(
+        errno_message(fmt::format("cannot set mode {:04o} on {}", options.mode, path), errno));
   }
   struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) throw StartupError(errno_message("cannot stat " + path, errno));
+  if (::lstat(path.c_str(), &st) != 0)
+    throw StartupError(errno_message("cannot stat " + path, errno));
   result.dev = st.st_dev;
   result.ino = st.st_ino;
   result.ctime = st.st_ctim;

@@ -2,11 +2,10 @@
 
 #include <unistd.h>
 
+#include <boost/asio/post.hpp>
 #include <cerrno>
 #include <cstdint>
 #include <ctime>
-
-#include <boost/asio/post.hpp>
 
 #include "util/line_writer.hpp"
 
@@ -45,7 +44,8 @@ void AccessLog::record(const AccessRecord& r) {
                            static_cast<char>('0' + r.version % 10)};
   // The longest line these fields can make: fixed text and numbers, plus every escaped byte
   // at its longest.
-  const std::size_t worst = 192 + sizeof time_prefix_ + 6 * (r.peer.size() + r.method.size() + r.target.size());
+  const std::size_t worst =
+      192 + sizeof time_prefix_ + 6 * (r.peer.size() + r.method.size() + r.target.size());
   const std::size_t start = buffer_.size();
   buffer_.resize(start + worst);
   LineWriter w(buffer_.data() + start);
@@ -60,7 +60,8 @@ void AccessLog::record(const AccessRecord& r) {
     w << "\"peer\":\"";
     w.json_escaped(r.peer) << "\",\"method\":\"";
     w.json_escaped(r.method) << "\",\"target\":\"";
-    w.json_escaped(r.target) << "\",\"version\":\"" << std::string_view(version, 3) << "\",\"status\":";
+    w.json_escaped(r.target) << "\",\"version\":\"" << std::string_view(version, 3)
+                             << "\",\"status\":";
     w.number(r.status) << ",\"bytes\":";
     w.number(r.bytes) << ",\"duration_ms\":";
     w.thousandths(us) << "}\n";

@@ -1,13 +1,12 @@
 // The access log: one line per request on stdout, batched per worker thread.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <string>
 #include <string_view>
-
-#include <boost/asio/any_io_executor.hpp>
 
 namespace printerfacts {
 

@@ -1,10 +1,9 @@
 #include "log/diagnostics.hpp"
 
-#include <unistd.h>
-
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include "log/access_log.hpp"
 #include "util/journal.hpp"
@@ -15,7 +14,8 @@ namespace {
 // %* in a pattern: the message, escaped for use inside a JSON string.
 class JsonMessage : public spdlog::custom_flag_formatter {
  public:
-  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
     std::string escaped;
     append_json_escaped(escaped, std::string_view(msg.payload.data(), msg.payload.size()));
     dest.append(escaped.data(), escaped.data() + escaped.size());
@@ -45,6 +45,8 @@ void setup_diagnostics(bool json, const std::string& level) {
   spdlog::set_default_logger(logger);
 }
 
-void set_log_level(const std::string& level) { spdlog::set_level(spdlog::level::from_str(level)); }
+void set_log_level(const std::string& level) {
+  spdlog::set_level(spdlog::level::from_str(level));
+}
 
 }  // namespace printerfacts

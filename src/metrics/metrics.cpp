@@ -39,10 +39,12 @@ Metrics::Metrics(std::vector<std::string> listeners, unsigned workers)
                          .Name("printerfacts_stale_sockets_removed_total")
                          .Help("Stale Unix socket files removed at start-up to make room.")
                          .Register(*registry_)),
-      reloads_(prometheus::BuildCounter()
-                   .Name("printerfacts_reloads_total")
-                   .Help("Reloads on SIGHUP, by result: applied, or failed (the old configuration kept).")
-                   .Register(*registry_)) {
+      reloads_(
+          prometheus::BuildCounter()
+              .Name("printerfacts_reloads_total")
+              .Help(
+                  "Reloads on SIGHUP, by result: applied, or failed (the old configuration kept).")
+              .Register(*registry_)) {
   for (unsigned i = 0; i < workers; ++i) {
     workers_.push_back(std::make_unique<WorkerMetrics>(listeners_.size()));
   }
@@ -56,7 +58,9 @@ Metrics::Metrics(std::vector<std::string> listeners, unsigned workers)
   build.Add({{"version", PRINTERFACTS_VERSION}}).Set(1);
 }
 
-void Metrics::stale_sockets_removed(int count) { stale_sockets_.Add({}).Increment(count); }
+void Metrics::stale_sockets_removed(int count) {
+  stale_sockets_.Add({}).Increment(count);
+}
 
 void Metrics::reload_finished(bool applied) {
   reloads_.Add({{"result", applied ? "applied" : "failed"}}).Increment();
@@ -81,10 +85,12 @@ std::string Metrics::render() const {
 
   MetricFamily requests{"printerfacts_http_requests_total",
                         "HTTP requests answered, by route, method and status code.",
-                        MetricType::Counter, {}};
+                        MetricType::Counter,
+                        {}};
   MetricFamily duration{"printerfacts_http_request_duration_seconds",
                         "Time from a request's first byte to its response written, by route.",
-                        MetricType::Histogram, {}};
+                        MetricType::Histogram,
+                        {}};
   for (std::size_t r = 0; r < kRouteCount; ++r) {
     const std::string route(route_name(static_cast<Route>(r)));
     for (std::size_t m = 0; m < kMethodLabels.size(); ++m) {
@@ -92,7 +98,8 @@ std::string Metrics::render() const {
         std::uint64_t n = 0;
         for (const auto& w : workers_) n += w->requests[r][m][s].get();
         if (n == 0) continue;
-        auto metric = labelled({{"code", status_label(s)}, {"method", std::string(kMethodLabels[m])},
+        auto metric = labelled({{"code", status_label(s)},
+                                {"method", std::string(kMethodLabels[m])},
                                 {"route", route}});
         metric.counter.value = static_cast<double>(n);
         requests.metric.push_back(std::move(metric));
@@ -124,24 +131,31 @@ std::string Metrics::render() const {
     finished += w->finished.get();
     bytes += w->bytes_sent.get();
   }
-  MetricFamily in_flight{"printerfacts_http_requests_in_flight",
-                         "Requests whose first byte has arrived and whose response is not yet written.",
-                         MetricType::Gauge, {ClientMetric{}}};
+  MetricFamily in_flight{
+      "printerfacts_http_requests_in_flight",
+      "Requests whose first byte has arrived and whose response is not yet written.",
+      MetricType::Gauge,
+      {ClientMetric{}}};
   // The two counters are read one after the other while workers run; never report below zero.
-  in_flight.metric[0].gauge.value = started > finished ? static_cast<double>(started - finished) : 0;
+  in_flight.metric[0].gauge.value =
+      started > finished ? static_cast<double>(started - finished) : 0;
   MetricFamily sent{"printerfacts_http_response_bytes_total",
-                    "Bytes of HTTP responses written, headers included.", MetricType::Counter,
+                    "Bytes of HTTP responses written, headers included.",
+                    MetricType::Counter,
                     {ClientMetric{}}};
   sent.metric[0].counter.value = static_cast<double>(bytes);
 
-  MetricFamily accepted{"printerfacts_connections_accepted_total", "Connections accepted, by listener.",
-                        MetricType::Counter, {}};
-  MetricFamily open{"printerfacts_connections_open", "Connections open now, by listener.",
-                    MetricType::Gauge, {}};
+  MetricFamily accepted{"printerfacts_connections_accepted_total",
+                        "Connections accepted, by listener.",
+                        MetricType::Counter,
+                        {}};
+  MetricFamily open{
+      "printerfacts_connections_open", "Connections open now, by listener.", MetricType::Gauge, {}};
   MetricFamily rejected{"printerfacts_peer_credential_rejections_total",
                         "Unix-socket connections closed unread because the peer's uid/gid is not "
                         "allowed (--allow-uid, --allow-gid), by listener.",
-                        MetricType::Counter, {}};
+                        MetricType::Counter,
+                        {}};
   for (std::size_t l = 0; l < listeners_.size(); ++l) {
     std::uint64_t a = 0, c = 0, x = 0;
     for (const auto& w : workers_) {

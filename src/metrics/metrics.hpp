@@ -2,13 +2,13 @@
 // rendered in the text exposition format with prometheus-cpp.
 #pragma once
 
-#include <memory>
-#include <string>
-#include <vector>
-
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "metrics/worker_metrics.hpp"
 #include "routing/router.hpp"

@@ -1,9 +1,9 @@
 // The standard process_* metrics every Prometheus client exports, read from /proc.
 #pragma once
 
-#include <vector>
-
 #include <prometheus/metric_family.h>
+
+#include <vector>
 
 namespace printerfacts {
 

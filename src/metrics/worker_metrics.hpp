@@ -3,11 +3,10 @@
 
 #include <array>
 #include <atomic>
+#include <boost/beast/http/verb.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
-
-#include <boost/beast/http/verb.hpp>
 
 #include "routing/response.hpp"
 

@@ -2,11 +2,10 @@
 // the body it came with. No route takes a body, so none is kept.
 #pragma once
 
-#include <cstdint>
-
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/optional/optional.hpp>
+#include <cstdint>
 
 #include "util/arena.hpp"
 

@@ -1,26 +1,34 @@
 // What the router answers: one of three Beast message types, and how to send it.
 #pragma once
 
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http.hpp>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <type_traits>
 #include <variant>
-
-#include <boost/beast/core/string.hpp>
-#include <boost/beast/http.hpp>
-#include <string>
 
 #include "routing/request.hpp"
 
 namespace printerfacts {
 
-using StringResponse = http::response<http::string_body, Fields>;         ///< rendered per request
-using SpanResponse = http::response<http::span_body<const char>, Fields>;  ///< points at immutable data
-using FileResponse = http::response<http::file_body, Fields>;              ///< streamed from --static-dir
+using StringResponse = http::response<http::string_body, Fields>;  ///< rendered per request
+using SpanResponse =
+    http::response<http::span_body<const char>, Fields>;       ///< points at immutable data
+using FileResponse = http::response<http::file_body, Fields>;  ///< streamed from --static-dir
 
 /// Which route answered a request: a label for metrics and a key for per-route statistics.
-enum class Route : std::uint8_t { index, fact, static_file, healthz, metrics, not_found, bad_request };
+enum class Route : std::uint8_t {
+  index,
+  fact,
+  static_file,
+  healthz,
+  metrics,
+  not_found,
+  bad_request
+};
 inline constexpr std::size_t kRouteCount = 7;
 
 /// The route's name as metrics label it ("index", "fact", "static", ...).
@@ -62,7 +70,8 @@ struct Response {
   /// when absent. For tests and diagnostics, not the hot path.
   std::string header(std::string_view name) const {
     if (boost::beast::iequals(name, "content-length")) {
-      const auto length = std::visit([](const auto& m) { return rendered_content_length(m); }, message);
+      const auto length =
+          std::visit([](const auto& m) { return rendered_content_length(m); }, message);
       if (length) return std::to_string(*length);
     }
     const std::string from_fields = std::visit(

@@ -1,7 +1,6 @@
 #include "routing/router.hpp"
 
 #include <array>
-
 #include <boost/beast/core/string.hpp>
 #include <boost/url/parse.hpp>
 
@@ -18,8 +17,8 @@ constexpr std::string_view kAllow = "GET, HEAD";
 
 #define PF_BASE_HEAD "Server: printerfacts\r\nX-Content-Type-Options: nosniff\r\n"
 #define PF_NO_STORE "Cache-Control: no-store\r\n"
-#define PF_CSP                                                                              \
-  "Content-Security-Policy: default-src 'none'; style-src 'self'; img-src 'self'; "         \
+#define PF_CSP                                                                      \
+  "Content-Security-Policy: default-src 'none'; style-src 'self'; img-src 'self'; " \
   "base-uri 'none'; form-action 'none'; frame-ancestors 'none'\r\n"
 constexpr std::string_view kTextHead =
     PF_BASE_HEAD "Content-Type: text/plain; charset=utf-8\r\n" PF_NO_STORE;
@@ -95,8 +94,7 @@ Response respond(http::status status, const Request& req, Route route, std::stri
   return r;
 }
 
-Response html_response(http::status status, std::string body, const Request& req,
-                       Route route) {
+Response html_response(http::status status, std::string body, const Request& req, Route route) {
   return respond<StringResponse>(status, req, route, kHtmlHead,
                                  [&body](StringResponse& m) { m.body() = std::move(body); });
 }
@@ -198,7 +196,8 @@ bool valid_host(std::string_view host) {
   for (std::size_t i = 0; i < name.size(); ++i) {
     const auto c = static_cast<unsigned char>(name[i]);
     if (kRegName[c]) continue;
-    if (c != '%' || i + 2 >= name.size() || !is_hex(name[i + 1]) || !is_hex(name[i + 2])) return false;
+    if (c != '%' || i + 2 >= name.size() || !is_hex(name[i + 1]) || !is_hex(name[i + 2]))
+      return false;
     i += 2;
   }
   return true;
@@ -264,11 +263,20 @@ std::optional<http::status> check_request(const Request& req) {
     // is cheap to send and costly to store.
     if (++fields > kMaxHeaderFields) return http::status::request_header_fields_too_large;
     switch (f.name()) {
-      case http::field::host: ++hosts, host = f.value(); break;
-      case http::field::content_length: ++lengths, length = f.value(); break;
-      case http::field::transfer_encoding: ++codings; break;
-      case http::field::expect: if (expect == nullptr) expect = &f; break;
-      default: break;
+      case http::field::host:
+        ++hosts, host = f.value();
+        break;
+      case http::field::content_length:
+        ++lengths, length = f.value();
+        break;
+      case http::field::transfer_encoding:
+        ++codings;
+        break;
+      case http::field::expect:
+        if (expect == nullptr) expect = &f;
+        break;
+      default:
+        break;
     }
   }
 
@@ -345,7 +353,8 @@ Response Router::route(const Request& req, Random& rng) const {
   // is for CONNECT, which no proxy here serves) is a bad request.
   // The routes clients ask for most, spelled exactly, need no URL parsing.
   const bool readable = req.method() == http::verb::get || req.method() == http::verb::head;
-  if (serve_app_ && readable && target == "/fact") return text_response(content_.facts.pick(rng).text, req, Route::fact);
+  if (serve_app_ && readable && target == "/fact")
+    return text_response(content_.facts.pick(rng).text, req, Route::fact);
 
   auto url = boost::urls::parse_origin_form(target);
   if (!url) {
@@ -361,7 +370,8 @@ Response Router::route(const Request& req, Random& rng) const {
     if (!readable) return method_not_allowed(req, Route::healthz);
     // Lame duck: still serving, but asking load balancers and probes to stop sending.
     if (health_ != nullptr && health_->leaving()) {
-      return text_response("shutting down\n", req, Route::healthz, http::status::service_unavailable);
+      return text_response("shutting down\n", req, Route::healthz,
+                           http::status::service_unavailable);
     }
     return text_response("ok\n", req, Route::healthz);
   }

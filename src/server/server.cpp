@@ -1,19 +1,11 @@
 #include "server/server.hpp"
 
-#include <unistd.h>
-
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
-#include <functional>
-#include <latch>
-#include <list>
-#include <mutex>
-#include <thread>
-#include <variant>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -23,7 +15,13 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
+#include <condition_variable>
+#include <functional>
+#include <latch>
+#include <list>
+#include <mutex>
+#include <thread>
+#include <variant>
 
 #include "connections/peer.hpp"
 #include "connections/session.hpp"
@@ -93,9 +91,10 @@ struct Acceptor {
     }
     if (ctx.metrics) ctx.metrics->accepted[listener].add();
     std::string peer = describe_peer(s.native_handle());
-    asio::co_spawn(socket.get_executor(),
-                   run_session<Protocol>(std::move(s), std::move(peer), ctx, metrics_listener, listener),
-                   log_failure);
+    asio::co_spawn(
+        socket.get_executor(),
+        run_session<Protocol>(std::move(s), std::move(peer), ctx, metrics_listener, listener),
+        log_failure);
   }
 
   // Shutdown: stop accepting. Connections already queued in a socket we created would be reset
@@ -159,8 +158,8 @@ Task<> sweep_loop(Timer& timer, ConnectionRegistry& registry,
 
 std::chrono::steady_clock::duration sweep_tick(const Options& o) {
   const auto shortest = std::min({o.header_timeout, o.idle_timeout, o.send_timeout});
-  return std::clamp<std::chrono::steady_clock::duration>(shortest / 4, std::chrono::milliseconds(10),
-                                                         std::chrono::seconds(1));
+  return std::clamp<std::chrono::steady_clock::duration>(
+      shortest / 4, std::chrono::milliseconds(10), std::chrono::seconds(1));
 }
 
 }  // namespace
@@ -168,8 +167,15 @@ std::chrono::steady_clock::duration sweep_tick(const Options& o) {
 struct Server::Worker {
   Worker(const Options& options, std::shared_ptr<const Site> site, AccessLogSink* sink,
          WorkerMetrics* metrics)
-      : ctx{options, worker_local(std::move(site)), Random::from_entropy(), std::nullopt, {}, {},
-            metrics, (options.max_connections + options.threads - 1) / options.threads, {}} {
+      : ctx{options,
+            worker_local(std::move(site)),
+            Random::from_entropy(),
+            std::nullopt,
+            {},
+            {},
+            metrics,
+            (options.max_connections + worker_threads(options) - 1) / worker_threads(options),
+            {}} {
     if (sink) ctx.access_log.emplace(*sink, io.get_executor(), access_log_style(options));
     ctx.registry.on_drained([this] { sweeper.cancel(); });
     asio::co_spawn(io, sweep_loop(sweeper, ctx.registry, sweep_tick(options)), log_failure);
@@ -204,7 +210,7 @@ Server::~Server() {
 
 void Server::start_workers() {
   static AccessLogSink stdout_sink(STDOUT_FILENO);
-  for (unsigned i = 0; i < options_.threads; ++i) {
+  for (unsigned i = 0, n = worker_threads(options_); i < n; ++i) {
     auto w = std::make_unique<Worker>(options_, site_, options_.access_log ? &stdout_sink : nullptr,
                                       metrics_ ? &metrics_->worker(i) : nullptr);
     std::size_t index = 0;
@@ -218,9 +224,10 @@ void Server::start_workers() {
       // systemd socket wait there for our successor.
       const bool take_backlog = !l.from_systemd;
       if (l.is_unix) {
-        auto& a = std::get<Acceptor<unix_stream>>(w->acceptors.emplace_back(
-            std::in_place_type<Acceptor<unix_stream>>,
-            AcceptorSocket<unix_stream>(w->io, unix_stream(), fd), l.metrics, listener, take_backlog));
+        auto& a = std::get<Acceptor<unix_stream>>(
+            w->acceptors.emplace_back(std::in_place_type<Acceptor<unix_stream>>,
+                                      AcceptorSocket<unix_stream>(w->io, unix_stream(), fd),
+                                      l.metrics, listener, take_backlog));
         asio::co_spawn(w->io, accept_loop(a, w->ctx), log_failure);
       } else {
         sockaddr_storage ss{};
@@ -342,7 +349,7 @@ int Server::run() {
   }
   spdlog::info("{}, shutting down (deadline {})",
                options_.shutdown_delay > Duration::zero() ? "shutdown delay over"
-                                                           : fmt::format("received {}", signal_name),
+                                                          : fmt::format("received {}", signal_name),
                format_duration(options_.shutdown_timeout));
   // 1. Remove the socket files we created (only if they are still ours): from now on no new
   //    client finds us by path, and the backlogs can only shrink.

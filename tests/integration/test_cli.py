@@ -42,7 +42,7 @@ def test_check_rejects_with_the_reason():
         (["--facts-file", "/nonexistent/facts.txt"], "/nonexistent/facts.txt"),
         (["--static-dir", "/nonexistent/static"], "/nonexistent/static"),
         (["--socket-group", "no-such-group"], "no-such-group"),
-        (["--threads", "0"], "--threads"),
+        (["--threads", "2000"], "--threads"),
         (["--listen", "tcp:1.2.3.4:99999"], "port"),
     ]:
         r = run("--check", *args)
@@ -69,3 +69,40 @@ def test_unknown_flag_fails():
     r = run("--frobnicate")
     assert r.returncode != 0
     assert "frobnicate" in r.stderr
+
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def help_flags():
+    """{flag: default or None} as `printerfacts --help` lists them: the source of truth."""
+    import re
+    out = subprocess.run([BINARY, "--help"], capture_output=True, text=True, check=True).stdout
+    flags = {}
+    for line in out.splitlines():
+        m = re.match(r"^  (?:-h,)?(--[a-z-]+)(?: [A-Z]+(?::\{[^}]*\})?(?:=(\S+))?)?(?: \.\.\.)?(?:\s|$)", line)
+        if m and m.group(1) not in ("--help", "--version"):
+            flags[m.group(1)] = m.group(2)
+    assert len(flags) > 25, out
+    return flags
+
+
+def test_the_readme_flag_table_matches_help():
+    import re
+    rows = {}
+    for line in open(os.path.join(ROOT, "README.md"), encoding="utf-8"):
+        line = line.replace("\\|", "/")  # "on\|off" inside a cell
+        m = re.match(r"^\| `(--[a-z-]+)[^|]*\| ([^|]*)\|", line)
+        if m:
+            rows[m.group(1)] = m.group(2).strip().strip("`")
+    for flag, default in help_flags().items():
+        assert flag in rows, f"{flag} is missing from the README's flag table"
+        if default is not None:
+            assert rows[flag] == default, f"README says {flag} defaults to {rows[flag]!r}, --help {default!r}"
+
+
+def test_the_man_page_names_every_flag():
+    page = open(os.path.join(ROOT, "deploy", "debian", "printerfacts.1"), encoding="utf-8").read()
+    page = page.replace("\\-", "-")
+    for flag in help_flags():
+        assert flag in page, f"{flag} is missing from printerfacts(1)"

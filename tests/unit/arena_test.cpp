@@ -1,24 +1,27 @@
 #include "util/arena.hpp"
 
-#include <cstdint>
-#include <string>
+#include <gtest/gtest.h>
 
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <gtest/gtest.h>
+#include <cstdint>
+#include <string>
 
 namespace printerfacts {
 namespace {
 
 namespace http = boost::beast::http;
 
-bool aligned(const void* p, std::size_t a) { return reinterpret_cast<std::uintptr_t>(p) % a == 0; }
+bool aligned(const void* p, std::size_t a) {
+  return reinterpret_cast<std::uintptr_t>(p) % a == 0;
+}
 
 TEST(ArenaTest, AllocationsAreAlignedAndDistinct) {
   BlockPool pool;
   Arena arena(pool);
   char* a = static_cast<char*>(arena.allocate(3, 1));
-  auto* b = static_cast<std::uint64_t*>(arena.allocate(sizeof(std::uint64_t), alignof(std::uint64_t)));
+  auto* b =
+      static_cast<std::uint64_t*>(arena.allocate(sizeof(std::uint64_t), alignof(std::uint64_t)));
   char* c = static_cast<char*>(arena.allocate(100, 16));
   EXPECT_TRUE(aligned(b, alignof(std::uint64_t)));
   EXPECT_TRUE(aligned(c, 16));
@@ -68,7 +71,8 @@ TEST(ArenaTest, BeastParsesARequestWithItsFieldsInTheArena) {
   http::request_parser<http::string_body, ArenaAllocator<char>> parser(
       std::piecewise_construct, std::make_tuple(), std::make_tuple(ArenaAllocator<char>(&arena)));
   std::string raw = "GET /fact HTTP/1.1\r\nHost: x\r\n";
-  for (int i = 0; i < 50; ++i) raw += "X-Field-" + std::to_string(i) + ": value " + std::to_string(i) + "\r\n";
+  for (int i = 0; i < 50; ++i)
+    raw += "X-Field-" + std::to_string(i) + ": value " + std::to_string(i) + "\r\n";
   raw += "X-Large: " + std::string(6000, 'v') + "\r\n\r\n";
   boost::beast::error_code ec;
   parser.header_limit(16384);

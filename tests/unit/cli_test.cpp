@@ -1,9 +1,9 @@
 #include "config/cli.hpp"
 
+#include <gtest/gtest.h>
+
 #include <fstream>
 #include <map>
-
-#include <gtest/gtest.h>
 
 #include "temp_dir.hpp"
 
@@ -12,10 +12,11 @@ namespace {
 
 CommandLine parse(std::vector<const char*> args, std::map<std::string, std::string> env = {}) {
   args.insert(args.begin(), "printerfacts");
-  return parse_command_line(static_cast<int>(args.size()), args.data(), [env](const char* name) -> const char* {
-    const auto it = env.find(name);
-    return it == env.end() ? nullptr : it->second.c_str();
-  });
+  return parse_command_line(static_cast<int>(args.size()), args.data(),
+                            [env](const char* name) -> const char* {
+                              const auto it = env.find(name);
+                              return it == env.end() ? nullptr : it->second.c_str();
+                            });
 }
 
 TEST(CommandLine, DefaultsToTcpPort3000OnAllAddresses) {
@@ -24,8 +25,19 @@ TEST(CommandLine, DefaultsToTcpPort3000OnAllAddresses) {
   ASSERT_EQ(cl.options->listen.size(), 1u);
   EXPECT_EQ(cl.options->listen[0].to_string(), "tcp:[::]:3000");
   EXPECT_EQ(cl.options->socket_mode, 0660u);
-  EXPECT_GE(cl.options->threads, 1u);
   EXPECT_TRUE(cl.options->access_log);
+}
+
+TEST(CommandLine, FlagsNotGivenLeaveOptionsAsOptionsDefaultsAre) {
+  // The command line fills Options{}, it never restates its defaults: only the listen address,
+  // which comes from the environment, differs.
+  const auto cl = parse({});
+  ASSERT_TRUE(cl.options);
+  Options expected;
+  expected.listen = cl.options->listen;
+  EXPECT_TRUE(*cl.options == expected);
+  EXPECT_NO_THROW(validate(expected)) << "Options{} with an address is a valid configuration";
+  EXPECT_GE(worker_threads(expected), 1u) << "threads 0: one per CPU";
 }
 
 TEST(CommandLine, PortFromTheEnvironment) {
@@ -47,8 +59,9 @@ TEST(CommandLine, FlagsWinOverTheEnvironmentAndRepeat) {
 }
 
 TEST(CommandLine, ParsesModesSizesAndDurations) {
-  const auto cl = parse({"--socket-mode", "0600", "--max-header-size", "16k", "--idle-timeout",
-                         "500ms", "--shutdown-timeout", "2s", "--access-log", "off", "--threads", "3"});
+  const auto cl =
+      parse({"--socket-mode", "0600", "--max-header-size", "16k", "--idle-timeout", "500ms",
+             "--shutdown-timeout", "2s", "--access-log", "off", "--threads", "3"});
   ASSERT_TRUE(cl.options);
   EXPECT_EQ(cl.options->socket_mode, 0600u);
   EXPECT_EQ(cl.options->max_header_size, 16384u);
@@ -73,9 +86,9 @@ TEST(CommandLine, HelpAndVersionExitZero) {
   const std::string text = ::testing::internal::GetCapturedStdout();
   EXPECT_FALSE(help.options);
   EXPECT_EQ(help.exit_code, 0);
-  for (const char* item : {"--listen", "--socket-mode", "--socket-group", "--threads",
-                           "--facts-file", "--static-dir", "--shutdown-timeout", "--check",
-                           "--access-log", "SOCKPATH", "PORT", "LISTEN_FDS"}) {
+  for (const char* item :
+       {"--listen", "--socket-mode", "--socket-group", "--threads", "--facts-file", "--static-dir",
+        "--shutdown-timeout", "--check", "--access-log", "SOCKPATH", "PORT", "LISTEN_FDS"}) {
     EXPECT_NE(text.find(item), std::string::npos) << item;
   }
   ::testing::internal::CaptureStdout();
@@ -134,7 +147,7 @@ TEST(Validate, RejectsNonsense) {
   o.threads = 1;
   EXPECT_NO_THROW(validate(o));
   Options bad = o;
-  bad.threads = 0;
+  bad.threads = 1025;
   EXPECT_ANY_THROW(validate(bad));
   bad = o;
   bad.socket_mode = 0440;

@@ -1,12 +1,11 @@
 #include "app/facts.hpp"
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 #include <set>
-
-#include <gtest/gtest.h>
 
 #include "util/startup_error.hpp"
 
@@ -83,10 +82,10 @@ TEST(Facts, LoadFileReadsUtf8Lines) {
 TEST(Utf8, ValidatesStrictly) {
   EXPECT_TRUE(is_valid_utf8("ascii"));
   EXPECT_TRUE(is_valid_utf8("\xc3\xa9\xe2\x82\xac\xf0\x9f\x96\xa8"));  // é € 🖨
-  EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));                          // overlong '/'
-  EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));                      // surrogate
-  EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));                  // past U+10FFFF
-  EXPECT_FALSE(is_valid_utf8("\xe2\x82"));                          // truncated
+  EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));                             // overlong '/'
+  EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));                         // surrogate
+  EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));                     // past U+10FFFF
+  EXPECT_FALSE(is_valid_utf8("\xe2\x82"));                             // truncated
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
 #include "util/line_writer.hpp"
 
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <string>
 
 namespace printerfacts {
 namespace {
@@ -37,7 +37,8 @@ TEST(LineWriterTest, LogEscapingCannotForgeALine) {
 }
 
 TEST(LineWriterTest, JsonEscapingKeepsEveryByte) {
-  EXPECT_EQ(written([](LineWriter& w) { w.json_escaped("a\"b\\c\n\xc3"); }), "a\\\"b\\\\c\\u000a\\u00c3");
+  EXPECT_EQ(written([](LineWriter& w) { w.json_escaped("a\"b\\c\n\xc3"); }),
+            "a\\\"b\\\\c\\u000a\\u00c3");
 }
 
 }  // namespace

@@ -1,9 +1,9 @@
 #include "connections/request_parser.hpp"
 
-#include <string>
+#include <gtest/gtest.h>
 
 #include <boost/asio/buffer.hpp>
-#include <gtest/gtest.h>
+#include <string>
 
 namespace printerfacts {
 namespace {
@@ -152,13 +152,15 @@ TEST(RequestParserTest, FramingFieldsInTrailersAreRefused) {
 }
 
 TEST(RequestParserTest, RefusesObsFoldInTrailers) {
-  for (const std::string trailers : {"X-T: 1\r\n y\r\n", "X-T: 1\r\n\ty\r\n", "A: 1\r\nB: 2\r\n  c\r\n",
-                                     " X: 1\r\n"}) {
+  for (const std::string trailers :
+       {"X-T: 1\r\n y\r\n", "X-T: 1\r\n\ty\r\n", "A: 1\r\nB: 2\r\n  c\r\n", " X: 1\r\n"}) {
     BlockPool pool;
     Arena arena(pool);
     RequestParser parser(arena);
-    const auto p = parse(parser, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                 "1\r\na\r\n0\r\n" + trailers + "\r\n");
+    const auto p = parse(parser,
+                         "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         "1\r\na\r\n0\r\n" +
+                             trailers + "\r\n");
     EXPECT_EQ(p.ec, http::error::bad_obs_fold) << trailers;
   }
   // Unfolded trailers, and none, still parse (the scan stops at the empty line).
@@ -166,8 +168,10 @@ TEST(RequestParserTest, RefusesObsFoldInTrailers) {
     BlockPool pool;
     Arena arena(pool);
     RequestParser parser(arena);
-    const auto p = parse(parser, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                 "1;e=v\r\na\r\n0;z\r\n" + trailers + "\r\n GET / HTTP/1.1\r\n");
+    const auto p = parse(parser,
+                         "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         "1;e=v\r\na\r\n0;z\r\n" +
+                             trailers + "\r\n GET / HTTP/1.1\r\n");
     EXPECT_FALSE(p.ec) << trailers << p.ec.message();
     EXPECT_TRUE(p.done) << trailers;
   }

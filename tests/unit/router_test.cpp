@@ -7,7 +7,8 @@ namespace {
 
 class RouterTest : public ::testing::Test {
  protected:
-  Response get(std::string_view target, http::verb method = http::verb::get, unsigned version = 11) {
+  Response get(std::string_view target, http::verb method = http::verb::get,
+               unsigned version = 11) {
     Request req{method, target, version};
     if (version >= 11) req.set(http::field::host, "example");
     for (const auto& [name, value] : extra_) req.set(name, value);
@@ -40,7 +41,8 @@ class RouterTest : public ::testing::Test {
     return router_.route(req, rng_);
   }
 
-  Content content_{Facts::parse("Fact one.\nFact <two> & more.\n", "test"), StaticFiles::embedded()};
+  Content content_{Facts::parse("Fact one.\nFact <two> & more.\n", "test"),
+                   StaticFiles::embedded()};
   Router router_{content_};
   Random rng_{7};
   std::vector<std::pair<http::field, std::string>> extra_;
@@ -73,7 +75,8 @@ TEST_F(RouterTest, IndexIsHtmlWithAnEscapedFact) {
     const std::string b = body(r);
     EXPECT_NE(b.find("<title>Printer Facts</title>"), std::string::npos);
     EXPECT_EQ(b.find("<two>"), std::string::npos);
-    saw_escaped |= b.find("<blockquote>Fact &lt;two&gt; &amp; more.</blockquote>") != std::string::npos;
+    saw_escaped |=
+        b.find("<blockquote>Fact &lt;two&gt; &amp; more.</blockquote>") != std::string::npos;
   }
   EXPECT_TRUE(saw_escaped);
 }
@@ -132,9 +135,9 @@ TEST_F(RouterTest, MatchingIfNoneMatchGives304WithoutBody) {
 TEST_F(RouterTest, TraversalAttemptsAreNotFound) {
   for (const char* target :
        {"/static/../CMakeLists.txt", "/static/%2e%2e/%2e%2e/etc/passwd", "/static/.%2e/x",
-        "/static/%2E%2E%2Fetc%2Fpasswd", "/static/..%5c..%5cetc%5cpasswd", "/static/style.css%00.txt",
-        "/static/%252e%252e/etc/passwd", "/static/", "/static", "/static//style.css",
-        "/static/./style.css"}) {
+        "/static/%2E%2E%2Fetc%2Fpasswd", "/static/..%5c..%5cetc%5cpasswd",
+        "/static/style.css%00.txt", "/static/%252e%252e/etc/passwd", "/static/", "/static",
+        "/static//style.css", "/static/./style.css"}) {
     const Response r = get(target);
     EXPECT_EQ(r.status(), 404u) << target;
     EXPECT_EQ(r.route, Route::not_found) << target;
@@ -225,9 +228,9 @@ TEST_F(RouterTest, HostValuesFollowTheUriHostGrammar) {
   };
   // reg-names, including ones Boost.URL 1.81's authority parser refuses because they begin
   // like an IPv4 address (RFC 3986 §3.2.2: the first-match rule makes them reg-names).
-  for (const std::string_view ok : {"x", "example.com:8080", "0.0.0.0=5000", "1.2.3.4.5", "a_b~c",
-                                    "a%41b", "127.0.0.1", "[::1]", "[::1]:80", "[v1.x]", "x:", "",
-                                    "!$&'()*+,;="}) {
+  for (const std::string_view ok :
+       {"x", "example.com:8080", "0.0.0.0=5000", "1.2.3.4.5", "a_b~c", "a%41b", "127.0.0.1",
+        "[::1]", "[::1]:80", "[v1.x]", "x:", "", "!$&'()*+,;="}) {
     EXPECT_EQ(status_with_host(ok), 200u) << ok;
   }
   for (const std::string_view bad : {"u@x", "a b", "x:8o", "x:1:2", "[::1", "[::1]x", "[zz]", "a%4",
@@ -314,8 +317,12 @@ TEST(RouterMetrics, AMetricsOnlyRouterServesNoApp) {
   const FixedMetrics metrics;
   const Router router(content, &metrics, false);
   Random rng(1);
-  for (const auto& [target, status] : std::vector<std::pair<const char*, unsigned>>{
-           {"/metrics", 200}, {"/healthz", 200}, {"/fact", 404}, {"/", 404}, {"/static/style.css", 404}}) {
+  for (const auto& [target, status] :
+       std::vector<std::pair<const char*, unsigned>>{{"/metrics", 200},
+                                                     {"/healthz", 200},
+                                                     {"/fact", 404},
+                                                     {"/", 404},
+                                                     {"/static/style.css", 404}}) {
     Request req{http::verb::get, target, 11};
     req.set(http::field::host, "x");
     EXPECT_EQ(router.route(req, rng).status(), status) << target;

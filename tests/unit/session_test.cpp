@@ -1,17 +1,16 @@
 #include "connections/session.hpp"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
-
-#include <chrono>
-#include <fstream>
-#include <sstream>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/local/connect_pair.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/write.hpp>
-#include <gtest/gtest.h>
+#include <chrono>
+#include <fstream>
+#include <sstream>
 
 #include "temp_dir.hpp"
 
@@ -72,7 +71,8 @@ class SessionTest : public ::testing::Test {
   }
   void run_until_session_ends() {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!ended_ && std::chrono::steady_clock::now() < deadline) io_.run_one_for(std::chrono::milliseconds(5));
+    while (!ended_ && std::chrono::steady_clock::now() < deadline)
+      io_.run_one_for(std::chrono::milliseconds(5));
     ASSERT_TRUE(ended_);
   }
   std::string access_log() {
@@ -84,7 +84,9 @@ class SessionTest : public ::testing::Test {
   }
   static std::size_t count(std::string_view haystack, std::string_view needle) {
     std::size_t n = 0;
-    for (auto at = haystack.find(needle); at != std::string_view::npos; at = haystack.find(needle, at + 1)) ++n;
+    for (auto at = haystack.find(needle); at != std::string_view::npos;
+         at = haystack.find(needle, at + 1))
+      ++n;
     return n;
   }
 
@@ -96,8 +98,9 @@ class SessionTest : public ::testing::Test {
   WorkerMetrics metrics_{1};
   Health health_;
   SessionContext ctx_{options_,
-                      std::make_shared<const Site>(Content{Facts::parse("The fact.\n", "test"), StaticFiles::embedded()},
-                                                   PeerAllowList{}, nullptr, false, &health_),
+                      std::make_shared<const Site>(
+                          Content{Facts::parse("The fact.\n", "test"), StaticFiles::embedded()},
+                          PeerAllowList{}, nullptr, false, &health_),
                       Random(1),
                       std::nullopt,
                       {},
@@ -120,7 +123,9 @@ class SessionTest : public ::testing::Test {
 };
 
 TEST_F(SessionTest, PipelinedRequestsAreAnsweredInOrderOnOneConnection) {
-  send("GET /fact HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\nHEAD /fact HTTP/1.1\r\nHost: x\r\n\r\n");
+  send(
+      "GET /fact HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\nHEAD /fact "
+      "HTTP/1.1\r\nHost: x\r\n\r\n");
   const std::string r = receive_responses(3);
   ASSERT_EQ(count(r, "HTTP/1.1 200 OK\r\n"), 3u) << r;
   const auto fact = r.find("The fact.\n"), ok = r.find("ok\n");
@@ -134,7 +139,8 @@ TEST_F(SessionTest, PipelinedRequestsAreAnsweredInOrderOnOneConnection) {
 
 TEST_F(SessionTest, ExpectContinueGets100BeforeTheBodyIsSent) {
   send("POST /fact HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
-  std::string r = receive([](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; });
+  std::string r =
+      receive([](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; });
   EXPECT_EQ(r, "HTTP/1.1 100 Continue\r\n\r\n") << "nothing but the interim answer yet";
   send("hello");
   r = receive_responses(2);
@@ -167,7 +173,8 @@ TEST_F(SessionTest, ATooLongRequestLineIs414) {
 
 TEST_F(SessionTest, TooManyHeaderBytesAre431) {
   std::string req = "GET /fact HTTP/1.1\r\nHost: x\r\n";
-  for (int i = 0; i < 200; ++i) req += "X-Filler-" + std::to_string(i) + ": " + std::string(40, 'v') + "\r\n";
+  for (int i = 0; i < 200; ++i)
+    req += "X-Filler-" + std::to_string(i) + ": " + std::string(40, 'v') + "\r\n";
   send(req + "\r\n");
   EXPECT_EQ(receive_responses(1).rfind("HTTP/1.1 431 ", 0), 0u) << received_;
   EXPECT_EQ(access_log().find(" 431 ") != std::string::npos, true) << access_log();
@@ -204,7 +211,9 @@ TEST_F(SessionTest, ANewConnectionWhoseRequestArrivesAfterTheDrainIsStillAnswere
 TEST_F(SessionTest, ConnectionCloseLingersSoUnreadInputCausesNoReset) {
   // Bytes the server never reads (a pipelined request after "Connection: close"): closing with
   // them unread would reset the connection and could destroy the response before it is read.
-  send("GET /fact HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /fact HTTP/1.1\r\nHost: x\r\n\r\n");
+  send(
+      "GET /fact HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /fact HTTP/1.1\r\nHost: "
+      "x\r\n\r\n");
   EXPECT_EQ(receive_until_closed(), "eof");
   EXPECT_EQ(count(received_, "HTTP/1.1 200 OK\r\n"), 1u) << received_;
   EXPECT_NE(received_.find("The fact.\n"), std::string::npos);

@@ -1,13 +1,12 @@
 #include "app/static_files.hpp"
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <fstream>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "temp_dir.hpp"
 #include "util/startup_error.hpp"
@@ -24,10 +23,19 @@ TEST(SafeRelativePath, JoinsOrdinarySegments) {
 }
 
 TEST(SafeRelativePath, RefusesEverySegmentThatCouldClimbOrHide) {
-  for (const Segments& s : std::vector<Segments>{
-           {}, {""}, {"."}, {".."}, {"a", ".."}, {"..", "etc", "passwd"}, {"a", "", "b"},
-           {"..\\..\\etc\\passwd"}, {"a\\b"}, {"a/../b"}, {std::string("a\0b", 3)},
-           {".htaccess"}, {".git", "config"}}) {
+  for (const Segments& s : std::vector<Segments>{{},
+                                                 {""},
+                                                 {"."},
+                                                 {".."},
+                                                 {"a", ".."},
+                                                 {"..", "etc", "passwd"},
+                                                 {"a", "", "b"},
+                                                 {"..\\..\\etc\\passwd"},
+                                                 {"a\\b"},
+                                                 {"a/../b"},
+                                                 {std::string("a\0b", 3)},
+                                                 {".htaccess"},
+                                                 {".git", "config"}}) {
     EXPECT_FALSE(safe_relative_path(s)) << (s.empty() ? "(empty)" : s.front());
   }
 }

@@ -1,6 +1,7 @@
 #include "listeners/unix_socket.hpp"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -8,8 +9,6 @@
 #include <cstring>
 #include <fstream>
 #include <future>
-
-#include <gtest/gtest.h>
 
 #include "temp_dir.hpp"
 #include "util/startup_error.hpp"
@@ -76,7 +75,8 @@ TEST(BindUnixSocket, RefusesALiveSocket) {
   TempDir dir;
   const std::string path = dir / "s.sock";
   const BoundUnixSocket live = bind_unix_socket(path, {});
-  EXPECT_EQ(error_of([&] { bind_unix_socket(path, {}); }), "another instance is listening on " + path);
+  EXPECT_EQ(error_of([&] { bind_unix_socket(path, {}); }),
+            "another instance is listening on " + path);
   EXPECT_EQ(probe_path(path), ExistingPath::live_socket);
   ::close(live.fd);
 }
