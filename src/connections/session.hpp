@@ -95,7 +95,7 @@ void render_head(const Message& m, std::string_view fixed_head, std::string_view
   std::size_t worst = 64 + reason.size() + fixed_head.size() + date.size();
   for (const auto& field : m) worst += field.name_string().size() + field.value().size() + 4;
   out.resize(worst);  // capacity stays between requests: no allocation once warm
-  LineWriter w(out.data());
+  LineWriter w(out.data(), out.data() + out.size());
   const unsigned v = m.version();
   const unsigned code = m.result_int();
   w << "HTTP/" << static_cast<char>('0' + v / 10) << '.' << static_cast<char>('0' + v % 10) << ' ';

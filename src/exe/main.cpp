@@ -71,12 +71,10 @@ Reloader reloader(int argc, const char* const* argv, const Options& running,
     for (const auto& flag : restart_only_changes(running, o)) {
       spdlog::warn("--{} changed; the new value takes effect at the next restart", flag);
     }
-    // Said at the old level, so that leaving "info" still shows that the reload took effect.
-    spdlog::info("reloaded: {} facts, static files from {}, log level {}",
-                 site->content.facts.size(),
-                 o.static_dir ? *o.static_dir : std::string("the binary"), o.log_level);
-    set_log_level(o.log_level);
-    return site;
+    std::string summary =
+        fmt::format("{} facts, static files from {}, log level {}", site->content.facts.size(),
+                    o.static_dir ? *o.static_dir : std::string("the binary"), o.log_level);
+    return Reloaded{std::move(site), std::move(summary), o.log_level};
   };
 }
 

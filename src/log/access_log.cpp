@@ -48,7 +48,7 @@ void AccessLog::record(const AccessRecord& r) {
       192 + sizeof time_prefix_ + 6 * (r.peer.size() + r.method.size() + r.target.size());
   const std::size_t start = buffer_.size();
   buffer_.resize(start + worst);
-  LineWriter w(buffer_.data() + start);
+  LineWriter w(buffer_.data() + start, buffer_.data() + buffer_.size());
   if (style_.json) {
     // {"time":"...","peer":"unix:pid=1,uid=0,gid=0","method":"GET","target":"/fact",
     //  "version":"1.1","status":200,"bytes":85,"duration_ms":0.042}
@@ -89,7 +89,7 @@ void AccessLog::record(const AccessRecord& r) {
 void append_json_escaped(std::string& out, std::string_view text) {
   const std::size_t start = out.size();
   out.resize(start + 6 * text.size());
-  LineWriter w(out.data() + start);
+  LineWriter w(out.data() + start, out.data() + out.size());
   w.json_escaped(text);
   out.resize(static_cast<std::size_t>(w.end() - out.data()));
 }

@@ -1,5 +1,6 @@
 #include "server/server.hpp"
 
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@
 #include "connections/peer.hpp"
 #include "connections/session.hpp"
 #include "listeners/systemd.hpp"
+#include "log/diagnostics.hpp"
 #include "util/journal.hpp"
 #include "util/startup_error.hpp"
 
@@ -249,15 +251,22 @@ void Server::reload() {
   spdlog::info("received SIGHUP, reloading");
   try {
     // All or nothing: the reloader reads and checks everything before anything changes.
-    std::shared_ptr<const Site> site = reload_();
-    site_ = site;
+    Reloaded reloaded = reload_();
+    site_ = reloaded.site;
     // Each worker switches between two requests; a request in flight finishes with the site it
-    // started with, which lives until the last such request is answered.
+    // started with, which lives until the last such request is answered. "reloaded" and READY=1
+    // are said only once every worker has switched: from then on every new request sees it.
+    std::latch switched(static_cast<std::ptrdiff_t>(workers_.size()));
     for (auto& w : workers_) {
-      asio::post(w->io, [worker = w.get(), local = worker_local(site)]() mutable {
+      asio::post(w->io, [worker = w.get(), local = worker_local(site_), &switched]() mutable {
         worker->ctx.site = std::move(local);
+        switched.count_down();
       });
     }
+    switched.wait();
+    // Said at the old level, so that leaving "info" still shows that the reload took effect.
+    spdlog::info("reloaded: {}", reloaded.summary);
+    set_log_level(reloaded.log_level);
     if (metrics_) metrics_->reload_finished(true);
   } catch (const std::exception& e) {
     spdlog::error("reload failed; still serving the previous configuration: {}", e.what());
@@ -288,6 +297,14 @@ int Server::run() {
   await_hangup();
 
   start_workers();
+  // Workers start with these signals blocked, so the kernel always delivers them to this
+  // thread, never interrupting a worker's system calls (and never deferred behind one, as
+  // sanitizers do); a signal that arrives meanwhile waits, pending, for the unblock below.
+  sigset_t handled;
+  sigemptyset(&handled);
+  for (const int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&handled, sig);
+  sigset_t previous;
+  ::pthread_sigmask(SIG_BLOCK, &handled, &previous);
   std::mutex done_mutex;
   std::condition_variable done_cv;
   std::size_t running = workers_.size();
@@ -300,6 +317,7 @@ int Server::run() {
       done_cv.notify_all();
     });
   }
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
 
   for (const auto& l : listeners_.listeners()) {
     spdlog::info("listening on {}{}{}", l.name, l.metrics ? " (metrics only)" : "",

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "config/options.hpp"
 #include "connections/site.hpp"
@@ -12,9 +13,16 @@
 
 namespace printerfacts {
 
-/// Builds the Site a reload switches to, from the configuration read again; throws (a
-/// StartupError saying why) to keep the running one.
-using Reloader = std::function<std::shared_ptr<const Site>()>;
+/// What a reload switches to.
+struct Reloaded {
+  std::shared_ptr<const Site> site;
+  std::string summary;    ///< for the log: "64 facts, static files from ..., log level info"
+  std::string log_level;  ///< applied once the reload is logged, at the old level
+};
+
+/// Builds what a reload switches to, from the configuration read again; throws (a StartupError
+/// saying why) to keep the running one.
+using Reloader = std::function<Reloaded()>;
 
 /// Runs the service until SIGTERM or SIGINT, reloading on SIGHUP, then shuts down in a fixed
 /// order: answer /healthz with 503 for --shutdown-delay, stop accepting and remove our socket

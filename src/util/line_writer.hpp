@@ -4,34 +4,43 @@
 
 #include <charconv>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string_view>
 
 namespace printerfacts {
 
-/// Writes into memory the caller has reserved for the worst case; nothing is checked here.
+/// Writes into [begin, limit), memory the caller has reserved for the worst case. Every write
+/// checks that it fits in debug and fuzz builds (a too small reservation aborts, naming the
+/// shortfall); release builds trust the caller's sizing, which those builds test.
 class LineWriter {
  public:
-  explicit LineWriter(char* p) : p_(p) {}
+  LineWriter(char* begin, char* limit) : p_(begin), limit_(limit) {}
+  /// One past the last byte written.
   char* end() const { return p_; }
 
   LineWriter& operator<<(std::string_view s) {
     if (!s.empty()) {  // an empty view may hold a null pointer, which memcpy must not get
+      room(s.size());
       std::memcpy(p_, s.data(), s.size());
       p_ += s.size();
     }
     return *this;
   }
   LineWriter& operator<<(char c) {
+    room(1);
     *p_++ = c;
     return *this;
   }
   LineWriter& number(std::uint64_t v) {
+    room(20);
     p_ = std::to_chars(p_, p_ + 20, v).ptr;
     return *this;
   }
   // Three digits, zero-padded: milliseconds of a second, microseconds of a millisecond.
   LineWriter& digits3(unsigned v) {
+    room(3);
     p_[0] = static_cast<char>('0' + v / 100);
     p_[1] = static_cast<char>('0' + v / 10 % 10);
     p_[2] = static_cast<char>('0' + v % 10);
@@ -45,6 +54,7 @@ class LineWriter {
   }
   // Control bytes, non-ASCII, quotes and backslashes as \xHH (at most 4 bytes out per byte in).
   LineWriter& log_escaped(std::string_view text) {
+    room(4 * text.size());
     for (const char ch : text) {
       const auto c = static_cast<unsigned char>(ch);
       if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
@@ -61,6 +71,7 @@ class LineWriter {
   // JSON string content: \" \\ and \u00XX for other control or non-ASCII bytes (at most 6 out
   // per byte in).
   LineWriter& json_escaped(std::string_view text) {
+    room(6 * text.size());
     for (const char ch : text) {
       const auto c = static_cast<unsigned char>(ch);
       if (c == '"' || c == '\\') {
@@ -68,7 +79,8 @@ class LineWriter {
         *p_++ = ch;
       } else if (c < 0x20 || c >= 0x7f) {
         // Bytes, not code points: a target is not necessarily UTF-8, and each byte must survive.
-        *this << "\\u00";
+        std::memcpy(p_, "\\u00", 4);
+        p_ += 4;
         *p_++ = kHex[c >> 4];
         *p_++ = kHex[c & 15];
       } else {
@@ -79,8 +91,18 @@ class LineWriter {
   }
 
  private:
+  void room([[maybe_unused]] std::size_t n) const {
+#if !defined(NDEBUG) || defined(PRINTERFACTS_FUZZ)
+    if (static_cast<std::size_t>(limit_ - p_) < n) {
+      std::fprintf(stderr, "LineWriter: %zu bytes to write, %td reserved\n", n, limit_ - p_);
+      std::abort();
+    }
+#endif
+  }
+
   static constexpr char kHex[] = "0123456789abcdef";
   char* p_;
+  char* limit_;
 };
 
 }  // namespace printerfacts

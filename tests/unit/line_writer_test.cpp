@@ -9,7 +9,7 @@ namespace {
 
 std::string written(void (*write)(LineWriter&)) {
   std::string out(256, '\0');
-  LineWriter w(out.data());
+  LineWriter w(out.data(), out.data() + out.size());
   write(w);
   out.resize(static_cast<std::size_t>(w.end() - out.data()));
   return out;
@@ -40,6 +40,25 @@ TEST(LineWriterTest, JsonEscapingKeepsEveryByte) {
   EXPECT_EQ(written([](LineWriter& w) { w.json_escaped("a\"b\\c\n\xc3"); }),
             "a\\\"b\\\\c\\u000a\\u00c3");
 }
+
+#ifndef NDEBUG
+TEST(LineWriterDeathTest, WritingPastTheReservedEndAbortsInCheckedBuilds) {
+  EXPECT_DEATH(
+      {
+        std::string out(8, '\0');
+        LineWriter w(out.data(), out.data() + out.size());
+        w << "12345678" << 'x';
+      },
+      "1 bytes to write, 0 reserved");
+  EXPECT_DEATH(
+      {
+        std::string out(10, '\0');
+        LineWriter w(out.data(), out.data() + out.size());
+        w.log_escaped("abc");  // up to 12 bytes
+      },
+      "12 bytes to write, 10 reserved");
+}
+#endif
 
 }  // namespace
 }  // namespace printerfacts
