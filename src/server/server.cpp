@@ -169,15 +169,17 @@ std::chrono::steady_clock::duration sweep_tick(const Options& o) {
 struct Server::Worker {
   Worker(const Options& options, std::shared_ptr<const Site> site, AccessLogSink* sink,
          WorkerMetrics* metrics)
-      : ctx{options,
-            worker_local(std::move(site)),
-            Random::from_entropy(),
-            std::nullopt,
-            {},
-            {},
-            metrics,
-            (options.max_connections + worker_threads(options) - 1) / worker_threads(options),
-            {}} {
+      : ctx{.options = options,
+            .site = worker_local(std::move(site)),
+            .rng = Random::from_entropy(),
+            .access_log = std::nullopt,
+            .registry = {},
+            .date = {},
+            .metrics = metrics,
+            // This worker's share of --max-connections, rounded up.
+            .connection_limit =
+                (options.max_connections + worker_threads(options) - 1) / worker_threads(options),
+            .blocks = {}} {
     if (sink) ctx.access_log.emplace(*sink, io.get_executor(), access_log_style(options));
     ctx.registry.on_drained([this] { sweeper.cancel(); });
     asio::co_spawn(io, sweep_loop(sweeper, ctx.registry, sweep_tick(options)), log_failure);
@@ -211,10 +213,10 @@ Server::~Server() {
 }
 
 void Server::start_workers() {
-  static AccessLogSink stdout_sink(STDOUT_FILENO);
   for (unsigned i = 0, n = worker_threads(options_); i < n; ++i) {
-    auto w = std::make_unique<Worker>(options_, site_, options_.access_log ? &stdout_sink : nullptr,
-                                      metrics_ ? &metrics_->worker(i) : nullptr);
+    auto w =
+        std::make_unique<Worker>(options_, site_, options_.access_log ? &stdout_sink_ : nullptr,
+                                 metrics_ ? &metrics_->worker(i) : nullptr);
     std::size_t index = 0;
     // Every worker accepts on its own duplicate of each listening socket, in its own event loop:
     // no connection is handed between threads and no lock is shared on the hot path.
@@ -234,7 +236,11 @@ void Server::start_workers() {
       } else {
         sockaddr_storage ss{};
         socklen_t len = sizeof ss;
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+        if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+          const int err = errno;
+          ::close(fd);
+          throw StartupError(errno_message("getsockname() of listener " + l.name, err));
+        }
         auto& a = std::get<Acceptor<tcp>>(w->acceptors.emplace_back(
             std::in_place_type<Acceptor<tcp>>,
             AcceptorSocket<tcp>(w->io, ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd),

@@ -2,6 +2,8 @@
 // one place where shutdown happens.
 #pragma once
 
+#include <unistd.h>
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -9,6 +11,7 @@
 #include "config/options.hpp"
 #include "connections/site.hpp"
 #include "listeners/listener_set.hpp"
+#include "log/access_log.hpp"
 #include "metrics/metrics.hpp"
 
 namespace printerfacts {
@@ -49,6 +52,7 @@ class Server {
   Health& health_;
   std::shared_ptr<const Site> site_;
   Reloader reload_;
+  AccessLogSink stdout_sink_{STDOUT_FILENO};  ///< where every worker's access log goes
   ListenerSet listeners_;
   std::vector<std::unique_ptr<Worker>> workers_;
 };
