@@ -1,7 +1,7 @@
 """The NixOS module and package, as far as a machine without nixpkgs allows.
 
 The module is evaluated with nixpkgs' own lib.evalModules (a copy of nixpkgs' lib ships in
-shared/vendor; Debian's Nix 2.8 runs it), with the handful of NixOS options it sets declared by
+tests/vendor; Debian's Nix 2.8 runs it), with the handful of NixOS options it sets declared by
 nixos_eval.nix; what it gives systemd and nginx is checked value by value. package.nix is
 evaluated with stand-ins for its build inputs, so its source filter is checked, not a build.
 The install rules it relies on are checked by installing into a prefix as an unprivileged user.
@@ -22,7 +22,7 @@ from conftest import BINARY
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 NIXOS = os.path.join(ROOT, "deploy", "nixos")
-VENDORED_LIB = os.path.join(ROOT, "..", "shared", "vendor", "nixpkgs-lib.tar.gz")
+VENDORED_LIB = os.path.join(ROOT, "tests", "vendor", "nixpkgs-lib.tar.gz")  # see its README
 
 
 @pytest.fixture(scope="module")
