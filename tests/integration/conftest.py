@@ -151,15 +151,15 @@ def unread_by_peer(sock):
     return n[0]
 
 
-def wait_until(condition, what, timeout=30):
-    """Polls `condition` until it holds; fails naming `what` after `timeout` seconds. For
-    conditions the test cannot be told of directly; the deadline is generous, so a loaded
-    machine only makes the test slower, never red."""
+def wait_until(condition, what, timeout=30, every=0.005):
+    """Polls `condition` every `every` seconds until it holds; fails naming `what` after
+    `timeout` seconds. For conditions the test cannot be told of directly; the deadline is
+    generous, so a loaded machine only makes the test slower, never red."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting until {what}")
-        time.sleep(0.005)
+        time.sleep(every)
 
 
 def wait_read(sock, timeout=30):

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 import containers
+from conftest import wait_until
 from containers import NetNs, podman
 from package import build_deb
 
@@ -73,7 +74,7 @@ class Pod:
         podman("volume", "create", "--opt", "type=tmpfs", "--opt", "device=tmpfs",
                "--opt", "o=mode=1770,gid=101", self.volume)
         run_in(["podman", "kube", "play", self.yaml])
-        wait_for(lambda: self.get("/fact")[0] == 200, f"{name} to serve")
+        wait_until(lambda: self.get("/fact")[0] == 200, f"{name} to serve", timeout=120, every=0.1)
 
     def container(self, which):
         return f"{self.pod}-{which}"
@@ -100,13 +101,6 @@ def run_in(cmd, check=True, timeout=300):
     if check and r.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {r.returncode}:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
     return r
-
-
-def wait_for(condition, what, timeout=120):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -153,12 +147,12 @@ def test_the_probes_report_what_they_claim(netns, workdir):
             assert podman("healthcheck", "run", nginx, check=False).returncode == 0
         finally:
             podman("kill", "--signal", "CONT", app)
-        wait_for(lambda: podman("healthcheck", "run", app, check=False).returncode == 0, "recovery")
+        wait_until(lambda: podman("healthcheck", "run", app, check=False).returncode == 0, "recovery", timeout=120, every=0.1)
         # Readiness, through nginx: 200 while serving, 503 once printerfacts is leaving.
         assert pod.get("/healthz") == (200, "ok\n")
         stopping = subprocess.Popen(["nsenter", f"--net=/run/netns/{NETNS}", "podman", "stop", "-t", "20", app],
                                     env=containers.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: pod.get("/healthz")[0] == 503, "readiness to fail")
+        wait_until(lambda: pod.get("/healthz")[0] == 503, "readiness to fail", timeout=120, every=0.1)
         assert pod.get("/fact")[0] == 200, "a pod that is not ready still serves"
         stopping.wait(timeout=60)
         assert pod.exit_code("printerfacts") == 0
@@ -193,8 +187,8 @@ def test_replacing_the_pod_under_load_loses_no_request(netns, workdir):
         old.down()
         if new:
             new.down()
-    summary = json.loads(out or "{}") if out else {}
-    assert summary, err
+    assert out, err
+    summary = json.loads(out)
     print(summary["served"], len(summary["failures"]), summary["failures"][:3])
     assert summary["failures"] == [], summary["failures"][:10]
     assert summary["served"]["18100"] > 20 and summary["served"]["18110"] > 20, summary["served"]

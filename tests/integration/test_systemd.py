@@ -7,7 +7,6 @@ that the hardening lets the standalone unit run, and what the watchdog does."""
 
 import os
 import shutil
-import socket
 import stat
 import subprocess
 import threading
@@ -15,6 +14,7 @@ import time
 
 import pytest
 
+from conftest import recv_until_closed, unix_connect, wait_until
 from machine import Machine, root_tree
 from package import build_deb
 
@@ -41,13 +41,9 @@ def machine(tmp_path_factory):
 
 def request(m, path=HTTP, target="/fact", timeout=10):
     """One request on a new connection from the host, as nginx would make it; (status, body)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        s.connect(m.path(path))
+    with unix_connect(m.path(path), timeout) as s:
         s.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
+        data = recv_until_closed(s)  # a reset raises: it is a failed request
     if not data.startswith(b"HTTP/1.1 "):
         raise ConnectionError(f"no response, got {data[:100]!r}")
     head, _, body = data.partition(b"\r\n\r\n")
@@ -86,13 +82,6 @@ class Load:
 
 def main_pid(m, unit="printerfacts.service"):
     return int(m.show(unit, "MainPID"))
-
-
-def wait_for(condition, what, timeout=60):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.05)
 
 
 def test_the_first_request_activates_the_service_through_its_socket(machine):
@@ -166,7 +155,7 @@ def test_reload_rereads_the_config_file_in_place_under_load(machine):
     try:
         time.sleep(0.5)
         m.sd("systemctl", "reload", "printerfacts.service")
-        wait_for(lambda: request(m)[1] == b"Reloaded printers print reloaded facts.\n", "the new facts")
+        wait_until(lambda: request(m)[1] == b"Reloaded printers print reloaded facts.\n", "the new facts", timeout=60, every=0.05)
         # By hand, as an operator might: SIGHUP no longer kills the process.
         m.sd("systemctl", "kill", "--kill-who=main", "-s", "SIGHUP", "printerfacts.service")
         time.sleep(0.5)
@@ -188,10 +177,10 @@ def test_an_invalid_reload_keeps_the_service_running_and_is_counted(machine):
     with open(m.path("/etc/printerfacts/printerfacts.toml"), "a") as f:
         f.write('static-dir = "/nonexistent/static"\n')
     m.sd("systemctl", "reload", "printerfacts.service")
-    wait_for(lambda: b'printerfacts_reloads_total{result="failed"} 1' in request(m, METRICS, "/metrics")[1],
-             "the refusal counted")
+    wait_until(lambda: b'printerfacts_reloads_total{result="failed"} 1' in request(m, METRICS, "/metrics")[1],
+             "the refusal counted", timeout=60, every=0.05)
     assert main_pid(m) == pid and request(m)[0] == 200
-    wait_for(lambda: m.show("printerfacts.service", "SubState") == "running", "the reload to end")
+    wait_until(lambda: m.show("printerfacts.service", "SubState") == "running", "the reload to end", timeout=60, every=0.05)
     with open(m.path("/etc/printerfacts/printerfacts.toml"), "w") as f:
         f.write("")
 
@@ -233,8 +222,8 @@ def test_the_watchdog_restarts_a_hung_process_and_spares_a_healthy_one(machine):
         assert main_pid(m) == pid, "a healthy process is spared"
         restarts = int(m.show("printerfacts.service", "NRestarts"))
         m.sd("kill", "-STOP", str(pid))  # hung: no more WATCHDOG=1
-        wait_for(lambda: int(m.show("printerfacts.service", "NRestarts")) > restarts
-                 and m.show("printerfacts.service", "ActiveState") == "active", "the restart", timeout=60)
+        wait_until(lambda: int(m.show("printerfacts.service", "NRestarts")) > restarts
+                 and m.show("printerfacts.service", "ActiveState") == "active", "the restart", timeout=60, every=0.05)
         assert main_pid(m) != pid
         journal = m.sd("journalctl", "-u", "printerfacts.service", "-o", "cat").stdout
         assert "Watchdog timeout" in journal or "watchdog" in journal.lower(), journal[-2000:]
