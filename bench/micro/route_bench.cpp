@@ -1,5 +1,5 @@
 // In-process cost of one request: Beast parses the raw bytes, the router answers, and the head is
-// rendered as the connection renders it (session_detail::render_head), into reused buffers. No
+// rendered as the connection renders it (Response::render_head), into reused buffers. No
 // sockets. Reports allocations per request.
 //   printerfacts_micro_bench                  Google Benchmark suite
 //   printerfacts_micro_bench --iterations N   runs the /fact path N times and exits (callgrind)
@@ -14,7 +14,7 @@
 #include <string>
 
 #include "connections/http_date.hpp"
-#include "connections/session.hpp"
+#include "connections/request_parser.hpp"
 #include "routing/router.hpp"
 
 namespace {
@@ -52,15 +52,10 @@ class Pipeline {
     parser.put(boost::asio::buffer(raw_.data(), raw_.size()), ec);
     Response res = router_.route(parser.get(), rng_);
     out_.clear();
-    std::visit(
-        [&](auto& m) {
-          session_detail::render_head(m, res.fixed_head, date_.now(), head_);
-          out_.append(head_);
-          if constexpr (!std::is_same_v<std::decay_t<decltype(m)>, FileResponse>) {
-            if (!res.head_only) out_.append(m.body().data(), m.body().size());
-          }
-        },
-        res.message);
+    res.render_head(date_.now(), head_);
+    out_.append(head_);
+    const auto body = res.body_in_memory();
+    out_.append(static_cast<const char*>(body.data()), body.size());
     return out_.size();
   }
 

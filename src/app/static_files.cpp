@@ -45,8 +45,7 @@ int open_beneath(int root_fd, const std::string& relative) {
 
   // Kernels before 5.6 (or a seccomp filter) lack openat2: walk the path one component at a
   // time and follow no symlink at all, which is stricter but just as safe.
-  int dir = ::dup(root_fd);
-  if (dir < 0) return -1;
+  UniqueFd dir;  // the directory reached so far; the root itself is not ours to close
   std::string_view rest = relative;
   for (;;) {
     const auto slash = rest.find('/');
@@ -54,12 +53,9 @@ int open_beneath(int root_fd, const std::string& relative) {
     const bool last = slash == std::string_view::npos;
     const int flags = last ? O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW
                            : O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW;
-    const int next = ::openat(dir, part.c_str(), flags);
-    const int saved = errno;
-    ::close(dir);
-    errno = saved;
-    if (next < 0 || last) return next;
-    dir = next;
+    UniqueFd next(::openat(dir.valid() ? dir.get() : root_fd, part.c_str(), flags));
+    if (!next.valid() || last) return next.release();
+    dir = std::move(next);
     rest.remove_prefix(slash + 1);
   }
 }
@@ -83,32 +79,16 @@ StaticFiles StaticFiles::embedded() {
 
 StaticFiles StaticFiles::directory(const std::string& root) {
   StaticFiles files;
-  files.root_fd_ = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (files.root_fd_ < 0)
+  files.root_.reset(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!files.root_.valid())
     throw StartupError(errno_message("cannot open static directory " + root, errno));
   return files;
-}
-
-StaticFiles::StaticFiles(StaticFiles&& other) noexcept
-    : embedded_(std::move(other.embedded_)), root_fd_(std::exchange(other.root_fd_, -1)) {}
-
-StaticFiles& StaticFiles::operator=(StaticFiles&& other) noexcept {
-  if (this != &other) {
-    if (root_fd_ >= 0) ::close(root_fd_);
-    embedded_ = std::move(other.embedded_);
-    root_fd_ = std::exchange(other.root_fd_, -1);
-  }
-  return *this;
-}
-
-StaticFiles::~StaticFiles() {
-  if (root_fd_ >= 0) ::close(root_fd_);
 }
 
 std::optional<StaticFile> StaticFiles::open(const std::string& relative) const {
   StaticFile result;
   result.content_type = mime_type(file_name_of(relative));
-  if (root_fd_ < 0) {
+  if (!root_.valid()) {
     const auto it = embedded_.find(relative);
     if (it == embedded_.end()) return std::nullopt;
     result.embedded = it->second.content;
@@ -117,7 +97,7 @@ std::optional<StaticFile> StaticFiles::open(const std::string& relative) const {
     return result;
   }
 
-  const int fd = open_beneath(root_fd_, relative);
+  const int fd = open_beneath(root_.get(), relative);
   if (fd < 0) return std::nullopt;
   result.file.native_handle(fd);  // owns fd from here on
   struct stat st {};

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "util/unique_fd.hpp"
+
 namespace printerfacts {
 
 /// A file found for a request. Exactly one of `embedded` (non-empty data pointer) and `file`
@@ -55,9 +57,8 @@ class StaticFiles {
   /// opened as a directory.
   static StaticFiles directory(const std::string& root);
 
-  StaticFiles(StaticFiles&&) noexcept;
-  StaticFiles& operator=(StaticFiles&&) noexcept;
-  ~StaticFiles();
+  StaticFiles(StaticFiles&&) noexcept = default;
+  StaticFiles& operator=(StaticFiles&&) noexcept = default;
 
   /// The file at `relative` (a result of safe_relative_path), or std::nullopt when there is no
   /// regular file there inside the root.
@@ -71,7 +72,7 @@ class StaticFiles {
     std::string etag;
   };
   std::unordered_map<std::string, EmbeddedEntry> embedded_;
-  int root_fd_ = -1;  ///< an O_PATH descriptor of --static-dir, or -1 for embedded files
+  UniqueFd root_;  ///< an O_PATH descriptor of --static-dir; none for the embedded files
 };
 
 }  // namespace printerfacts

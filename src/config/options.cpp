@@ -13,7 +13,7 @@
 
 namespace printerfacts {
 
-void validate(const Options& o) {
+ResolvedIds validate(const Options& o) {
   if (o.listen.empty()) throw StartupError("no listen address configured");
   if (o.socket_mode > 0777)
     throw StartupError("--socket-mode must be an octal mode from 0 to 0777");
@@ -49,10 +49,6 @@ void validate(const Options& o) {
   }
   if ((o.metrics_socket_mode & 0200) == 0)
     throw StartupError("--metrics-socket-mode lacks the owner write bit; nobody could connect");
-  if (o.socket_group) resolve_group(*o.socket_group);
-  if (o.metrics_socket_group) resolve_group(*o.metrics_socket_group);
-  for (const auto& u : o.allow_uid) resolve_user(u);
-  for (const auto& g : o.allow_gid) resolve_group(g);
   for (const auto& m : o.metrics_listen) {
     for (const auto& l : o.listen) {
       if (m == l)
@@ -65,6 +61,12 @@ void validate(const Options& o) {
   if (std::find(std::begin(kLevels), std::end(kLevels), o.log_level) == std::end(kLevels)) {
     throw StartupError("--log-level must be one of trace, debug, info, warn, error, critical, off");
   }
+  ResolvedIds ids;
+  if (o.socket_group) ids.socket_group = resolve_group(*o.socket_group);
+  if (o.metrics_socket_group) ids.metrics_socket_group = resolve_group(*o.metrics_socket_group);
+  for (const auto& u : o.allow_uid) ids.allow_uids.push_back(resolve_user(u));
+  for (const auto& g : o.allow_gid) ids.allow_gids.push_back(resolve_group(g));
+  return ids;
 }
 
 unsigned worker_threads(const Options& options) {

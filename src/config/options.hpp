@@ -110,9 +110,19 @@ struct Options {
 /// those a reload cannot apply, in the order --help lists them.
 std::vector<std::string> restart_only_changes(const Options& running, const Options& reread);
 
-/// Checks ranges and combinations; throws StartupError naming the offending flag and value.
+/// The user and group names of a valid configuration, resolved to IDs: once, by validate(), so
+/// that what was checked is what is used.
+struct ResolvedIds {
+  std::optional<gid_t> socket_group;          ///< --socket-group
+  std::optional<gid_t> metrics_socket_group;  ///< --metrics-socket-group
+  std::vector<uid_t> allow_uids;              ///< --allow-uid
+  std::vector<gid_t> allow_gids;              ///< --allow-gid
+};
+
+/// Checks ranges and combinations and resolves user and group names; throws StartupError
+/// naming the offending flag and value, or the user or group that does not exist.
 /// Options{} with a listen address is valid.
-void validate(const Options& options);
+ResolvedIds validate(const Options& options);
 
 /// How many worker threads `options` asks for: --threads, or one per CPU when it is 0.
 unsigned worker_threads(const Options& options);

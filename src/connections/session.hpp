@@ -4,10 +4,6 @@
 
 #include <algorithm>
 #include <array>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -17,27 +13,17 @@
 #include <string_view>
 #include <tuple>
 
+#include "connections/executor.hpp"
 #include "connections/request_parser.hpp"
 #include "connections/session_context.hpp"
 #include "routing/response.hpp"
-#include "util/line_writer.hpp"
 
 namespace printerfacts {
 
-namespace session_detail {
+namespace session {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-/// Every connection runs on its worker's io_context, named by its concrete executor type: the
-/// type-erased any_io_executor would cost a virtual dispatch and executor copies per operation.
-using Executor = asio::io_context::executor_type;
-/// The connection socket of `Protocol`, on that executor.
-template <class Protocol>
-using Socket = typename Protocol::socket::template rebind_executor<Executor>::other;
-/// A connection's coroutine, on that executor.
-template <class T = void>
-using Task = asio::awaitable<T, Executor>;
-inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable_t<Executor>());
 
 /// The most a connection asks the kernel for in one read. With the head limit it bounds the
 /// connection's read buffer (see run_session).
@@ -82,42 +68,6 @@ Task<beast::error_code> read_head(Stream& socket, beast::flat_buffer& buffer,
     buffer.consume(parser.put_head(buffered(buffer), parse_ec));
     if (parse_ec != http::error::need_more) co_return parse_ec;
   }
-}
-
-/// Writes the status line, the fixed head, the Date, the header fields of `m` and its
-/// Content-Length into `out`, as they go on the wire. Beast's serializer does the same through
-/// several layers of buffer sequence adaptors; rendering the head into one reused string is
-/// several times cheaper, and the body is then sent from where it lies, in the same writev.
-template <class Message>
-void render_head(const Message& m, std::string_view fixed_head, std::string_view date,
-                 std::string& out) {
-  const std::string_view reason = m.reason();
-  std::size_t worst = 64 + reason.size() + fixed_head.size() + date.size();
-  for (const auto& field : m) worst += field.name_string().size() + field.value().size() + 4;
-  out.resize(worst);  // capacity stays between requests: no allocation once warm
-  LineWriter w(out.data(), out.data() + out.size());
-  const unsigned v = m.version();
-  const unsigned code = m.result_int();
-  w << "HTTP/" << static_cast<char>('0' + v / 10) << '.' << static_cast<char>('0' + v % 10) << ' ';
-  w.digits3(code) << ' ' << reason << "\r\n" << fixed_head << "Date: " << date << "\r\n";
-  for (const auto& field : m) w << field.name_string() << ": " << field.value() << "\r\n";
-  if (const auto length = rendered_content_length(m)) {
-    w << "Content-Length: ";
-    w.number(*length) << "\r\n";
-  }
-  w << "\r\n";
-  out.resize(static_cast<std::size_t>(w.end() - out.data()));
-}
-
-/// Sends a response whose body streams from a file, through Beast's serializer, which reads and
-/// sends it in chunks.
-template <class Stream>
-Task<std::tuple<beast::error_code, std::size_t>> write_file(Stream& socket, FileResponse& message,
-                                                            bool head_only, std::string_view date) {
-  message.set(http::field::date, date);
-  http::response_serializer<http::file_body, Fields> serializer{message};
-  if (head_only) co_return co_await http::async_write_header(socket, serializer, use_tuple);
-  co_return co_await http::async_write(socket, serializer, use_tuple);
 }
 
 /// Half-closes and then reads what the client may still be sending, for a bounded time, before
@@ -244,57 +194,49 @@ struct Sent {
   std::size_t written = 0;
 };
 
-/// What goes on the wire for an in-memory response whose head is rendered in `head`.
-inline std::array<asio::const_buffer, 2> wire(const Response& res, const std::string& head) {
-  return std::visit(
-      [&](const auto& m) -> std::array<asio::const_buffer, 2> {
-        if constexpr (std::is_same_v<std::decay_t<decltype(m)>, FileResponse>) {
-          return {};
-        } else {
-          const auto& body = m.body();
-          return {asio::buffer(head),
-                  res.head_only ? asio::const_buffer() : asio::buffer(body.data(), body.size())};
-        }
-      },
-      res.message);
+/// The head rendered in `head` and the in-memory body of `res`: what send_now writes at once.
+inline std::array<asio::const_buffer, 2> head_and_body(const Response& res,
+                                                       const std::string& head) {
+  return {asio::buffer(head), res.body_in_memory()};
 }
 
-/// Step 3, the fast path: renders the head of an in-memory response into `head` and writes it
-/// with the body now, as far as the socket's send buffer takes it (the socket is non-blocking):
-/// a response almost always fits. True when that finished the job (all written, or the write
-/// failed); false when the rest, or a file body, must be waited for (send_rest).
+/// Step 3, the fast path: renders the head of `res` into `head` and writes it with an in-memory
+/// body now, as far as the socket's send buffer takes it (the socket is non-blocking): a
+/// response almost always fits. True when that finished the job (all written, or the write
+/// failed); false when the rest, or a file's body, must be waited for (send_rest).
 template <class Stream>
 bool send_now(Stream& socket, Response& res, std::string_view date, std::string& head, Sent& sent) {
-  if (std::holds_alternative<FileResponse>(res.message)) return false;
-  const auto buffers = std::visit(
-      [&](const auto& m) -> std::array<asio::const_buffer, 2> {
-        if constexpr (std::is_same_v<std::decay_t<decltype(m)>, FileResponse>) {
-          return {};
-        } else {
-          render_head(m, res.fixed_head, date, head);
-          const auto& body = m.body();
-          return {asio::buffer(head),
-                  res.head_only ? asio::const_buffer() : asio::buffer(body.data(), body.size())};
-        }
-      },
-      res.message);
+  res.render_head(date, head);
+  const auto buffers = head_and_body(res, head);
   sent.written = socket.write_some(buffers, sent.ec);
   if (sent.ec == asio::error::would_block) sent.ec = {};
-  return sent.ec || sent.written == asio::buffer_size(buffers);
+  return sent.ec || (sent.written == asio::buffer_size(buffers) && res.file() == nullptr);
 }
 
-/// Step 3, the rest: what did not fit, or a file body through Beast's serializer.
+/// Step 3, the rest: what did not fit, then a file's body, read from its descriptor a chunk at
+/// a time (the file is open for this response only).
 template <class Stream>
-Task<Sent> send_rest(Stream& socket, Response& res, std::string_view date, const std::string& head,
-                     Sent sent) {
-  if (auto* file = std::get_if<FileResponse>(&res.message)) {
-    auto [ec, n] = co_await write_file(socket, *file, res.head_only, date);
-    co_return Sent{ec, n};
-  }
-  beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(wire(res, head));
+Task<Sent> send_rest(Stream& socket, Response& res, const std::string& head, Sent sent) {
+  beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(head_and_body(res, head));
   rest.consume(sent.written);
   auto [ec, more] = co_await asio::async_write(socket, rest, use_tuple);
-  co_return Sent{ec, sent.written + more};
+  sent.written += more;
+  FileResponse* file = res.file();
+  if (ec || file == nullptr) co_return Sent{ec, sent.written};
+  std::uint64_t left = file->body().size();
+  std::array<char, 16384> chunk;
+  while (left > 0) {
+    const std::size_t n =
+        file->body().file().read(chunk.data(), std::min<std::uint64_t>(left, chunk.size()), ec);
+    if (ec || n == 0) break;  // the file shrank or failed: the client sees a short body
+    std::tie(ec, more) =
+        co_await asio::async_write(socket, asio::buffer(chunk.data(), n), use_tuple);
+    sent.written += more;
+    if (ec) break;
+    left -= n;
+  }
+  if (!ec && left > 0) ec = asio::error::eof;  // framing broken: the connection must close
+  co_return Sent{ec, sent.written};
 }
 
 /// The bookkeeping of one request, from its first byte: when it goes out of scope, however the
@@ -358,17 +300,16 @@ class RequestRecord {
   std::size_t written_ = 0;
 };
 
-}  // namespace session_detail
+}  // namespace session
 
 /// Serves one accepted connection, accepted on listener number `listener` (a metrics-only one
 /// when `metrics_listener`), with the worker's current Site for each request, until the peer
 /// closes, a deadline passes, a response says "Connection: close", or shutdown closes it. Never
 /// throws for anything the peer sends. Each request takes the three steps above.
 template <class Protocol>
-session_detail::Task<> run_session(session_detail::Socket<Protocol> socket, std::string peer,
-                                   SessionContext& ctx, bool metrics_listener,
-                                   std::size_t listener) {
-  using namespace session_detail;
+Task<> run_session(Socket<Protocol> socket, std::string peer, SessionContext& ctx,
+                   bool metrics_listener, std::size_t listener) {
+  using namespace session;
   ConnectionRegistry::Entry entry(ctx.registry, [&socket](ConnectionRegistry::Stop how) {
     beast::error_code ignored;
     if (how == ConnectionRegistry::Stop::wake) {
@@ -446,7 +387,7 @@ session_detail::Task<> run_session(session_detail::Socket<Protocol> socket, std:
       const std::string_view date = ctx.date.now();
       Sent sent;
       if (!send_now(socket, res, date, head, sent))
-        sent = co_await send_rest(socket, res, date, head, sent);
+        sent = co_await send_rest(socket, res, head, sent);
       record.answered(res, sent.written);
       if (sent.ec) break;
       keep_open = res.keep_alive();

@@ -24,8 +24,8 @@ struct SessionContext {
   std::optional<AccessLog> access_log;  ///< empty with --access-log off
   ConnectionRegistry registry;
   HttpDate date;
-  WorkerMetrics* metrics = nullptr;      ///< null when nothing serves /metrics: nothing is recorded
-  std::size_t connection_limit = 16384;  ///< this worker's share of --max-connections
+  WorkerMetrics* metrics = nullptr;  ///< null when nothing serves /metrics: nothing is recorded
+  std::size_t connection_limit = 0;  ///< this worker's share of --max-connections
   BlockPool blocks;  ///< memory for the header fields of requests in flight (util/arena.hpp)
 };
 

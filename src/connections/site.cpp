@@ -24,16 +24,10 @@ Content load_content(const Options& options) {
       options.static_dir ? StaticFiles::directory(*options.static_dir) : StaticFiles::embedded()};
 }
 
-PeerAllowList resolve_peers(const Options& options) {
-  PeerAllowList peers;
-  for (const auto& u : options.allow_uid) peers.uids.push_back(resolve_user(u));
-  for (const auto& g : options.allow_gid) peers.gids.push_back(resolve_group(g));
-  return peers;
-}
-
-std::shared_ptr<const Site> Site::load(const Options& options, const MetricsSource* metrics,
-                                       const Health* health) {
-  return std::make_shared<const Site>(load_content(options), resolve_peers(options), metrics,
+std::shared_ptr<const Site> Site::load(const Options& options, const ResolvedIds& ids,
+                                       const MetricsSource* metrics, const Health* health) {
+  return std::make_shared<const Site>(load_content(options),
+                                      PeerAllowList{ids.allow_uids, ids.allow_gids}, metrics,
                                       options.metrics_on_main, health);
 }
 

@@ -27,17 +27,15 @@ struct PeerAllowList {
 /// naming the file or directory at fault.
 Content load_content(const Options& options);
 
-/// The --allow-uid and --allow-gid lists, resolved. Throws StartupError naming the user or group.
-PeerAllowList resolve_peers(const Options& options);
-
 /// Everything a reload replaces at once. Not copyable or movable: the routers refer to
 /// `content`.
 class Site {
  public:
-  /// load_content() and resolve_peers() in one. `metrics` and `health` are the process's,
-  /// shared by every Site; either may be null.
-  static std::shared_ptr<const Site> load(const Options& options, const MetricsSource* metrics,
-                                          const Health* health);
+  /// The site `options` describe: load_content(), and the peers `ids` (what validate() resolved
+  /// of `options`) allows. `metrics` and `health` are the process's, shared by every Site;
+  /// either may be null.
+  static std::shared_ptr<const Site> load(const Options& options, const ResolvedIds& ids,
+                                          const MetricsSource* metrics, const Health* health);
 
   Site(Content content, PeerAllowList peers, const MetricsSource* metrics, bool metrics_on_main,
        const Health* health);

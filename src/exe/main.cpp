@@ -66,8 +66,7 @@ Reloader reloader(int argc, const char* const* argv, const Options& running,
         parse_command_line(argc, argv, [](const char* name) { return std::getenv(name); });
     if (!again.options) throw StartupError(again.error);
     const Options& o = *again.options;
-    validate(o);
-    std::shared_ptr<const Site> site = Site::load(o, metrics, health);
+    std::shared_ptr<const Site> site = Site::load(o, validate(o), metrics, health);
     for (const auto& flag : restart_only_changes(running, o)) {
       spdlog::warn("--{} changed; the new value takes effect at the next restart", flag);
     }
@@ -80,11 +79,10 @@ Reloader reloader(int argc, const char* const* argv, const Options& running,
 
 int run(int argc, const char* const* argv, const Options& options) {
   if (options.healthcheck) return healthcheck(options);
-  validate(options);
+  const ResolvedIds ids = validate(options);
   Health health;
   // Content first: a missing facts file fails before any socket file is created.
   Content content = load_content(options);
-  PeerAllowList peers = resolve_peers(options);
   if (options.check) {
     check_listen_addresses(options);
     std::vector<std::string> where;
@@ -94,7 +92,7 @@ int run(int argc, const char* const* argv, const Options& options) {
                fmt::join(where, " "), worker_threads(options));
     return 0;
   }
-  ListenerSet listeners = ListenerSet::open(options);
+  ListenerSet listeners = ListenerSet::open(options, ids);
   if (listeners.stale_sockets_replaced() > 0) {
     spdlog::warn("removed {} stale socket file(s) left by a previous run",
                  listeners.stale_sockets_replaced());
@@ -112,7 +110,8 @@ int run(int argc, const char* const* argv, const Options& options) {
     metrics->stale_sockets_removed(listeners.stale_sockets_replaced());
   }
   const MetricsSource* source = metrics ? &*metrics : nullptr;
-  auto site = std::make_shared<const Site>(std::move(content), std::move(peers), source,
+  auto site = std::make_shared<const Site>(std::move(content),
+                                           PeerAllowList{ids.allow_uids, ids.allow_gids}, source,
                                            options.metrics_on_main, &health);
   Server server(options, std::move(listeners), metrics ? &*metrics : nullptr, health,
                 std::move(site), reloader(argc, argv, options, source, &health));

@@ -44,7 +44,7 @@ std::string describe_socket(int fd, bool& is_unix) {
   return fmt::format("tcp:{}:{}", host, ntohs(in4->sin_port));
 }
 
-int open_tcp(const ListenAddress& a, int backlog) {
+UniqueFd open_tcp(const ListenAddress& a, int backlog) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -56,12 +56,11 @@ int open_tcp(const ListenAddress& a, int backlog) {
   }
   std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> guard(found, ::freeaddrinfo);
 
-  const int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  UniqueFd owned(::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  const int fd = owned.get();
   if (fd < 0) throw StartupError(errno_message("socket() for " + a.to_string(), errno));
   const auto fail = [&](const char* what) {
-    const int err = errno;
-    ::close(fd);
-    throw StartupError(errno_message(std::string(what) + " " + a.to_string(), err));
+    throw StartupError(errno_message(std::string(what) + " " + a.to_string(), errno));
   };
   const int on = 1, off = 0;
   if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0) fail("SO_REUSEADDR on");
@@ -72,7 +71,7 @@ int open_tcp(const ListenAddress& a, int backlog) {
   }
   if (::bind(fd, found->ai_addr, found->ai_addrlen) != 0) fail("cannot bind");
   if (::listen(fd, backlog) != 0) fail("cannot listen on");
-  return fd;
+  return owned;
 }
 
 // Advice, not refusal: places that commonly break deployments. A socket under /tmp can be
@@ -110,45 +109,43 @@ void warn_about_location(const std::string& path, std::optional<gid_t> group) {
 
 }  // namespace
 
-ListenerSet ListenerSet::open(const Options& options) {
+ListenerSet ListenerSet::open(const Options& options, const ResolvedIds& ids) {
   ListenerSet set;
-  for (const auto& passed : systemd::take_listen_fds()) {
+  for (auto& passed : systemd::take_listen_fds()) {
     Listener l;
-    l.fd = passed.fd;
+    l.fd = std::move(passed.fd);
     l.from_systemd = true;
     l.metrics = passed.name == "metrics";
     // Never created, chmod-ed or unlinked here: systemd owns the file and its permissions
     // (SocketMode=, SocketGroup=), and keeps the socket across our restarts.
-    l.name = describe_socket(passed.fd, l.is_unix);
+    l.name = describe_socket(l.fd.get(), l.is_unix);
     set.listeners_.push_back(std::move(l));
   }
   if (!set.listeners_.empty()) return set;
 
   const auto add = [&](const ListenAddress& address, bool metrics, mode_t mode,
-                       const std::optional<std::string>& group) {
+                       std::optional<gid_t> group) {
     Listener l;
     l.metrics = metrics;
     if (address.kind == ListenAddress::Kind::unix_socket) {
-      UnixSocketOptions uo;
-      uo.mode = mode;
-      uo.backlog = options.backlog;
-      if (group) uo.group = resolve_group(*group);
-      warn_about_location(address.path, uo.group);
-      BoundUnixSocket bound = bind_unix_socket(address.path, uo);
+      warn_about_location(address.path, group);
+      BoundUnixSocket bound = bind_unix_socket(
+          address.path,
+          UnixSocketOptions{.mode = mode, .group = group, .backlog = options.backlog});
       if (bound.replaced_stale) ++set.stale_replaced_;
-      l.fd = bound.fd;
+      l.fd = std::move(bound.fd);
       l.is_unix = true;
       l.name = address.to_string();
-      l.owned = std::move(bound);
+      l.owned = std::move(bound.file);
     } else {
       l.fd = open_tcp(address, options.backlog);
-      l.name = describe_socket(l.fd, l.is_unix);
+      l.name = describe_socket(l.fd.get(), l.is_unix);
     }
     set.listeners_.push_back(std::move(l));
   };
-  for (const auto& a : options.listen) add(a, false, options.socket_mode, options.socket_group);
+  for (const auto& a : options.listen) add(a, false, options.socket_mode, ids.socket_group);
   for (const auto& a : options.metrics_listen) {
-    add(a, true, options.metrics_socket_mode, options.metrics_socket_group);
+    add(a, true, options.metrics_socket_mode, ids.metrics_socket_group);
   }
   return set;
 }
@@ -161,10 +158,7 @@ void ListenerSet::remove_files() {
 }
 
 void ListenerSet::close() {
-  for (auto& l : listeners_) {
-    if (l.fd >= 0) ::close(l.fd);
-    l.fd = -1;
-  }
+  for (auto& l : listeners_) l.fd.reset();
   remove_files();
   listeners_.clear();
 }

@@ -10,14 +10,14 @@
 
 namespace printerfacts {
 
-/// One listening socket, ready for accept().
+/// One listening socket, ready for accept(). Move-only: it owns its descriptor.
 struct Listener {
-  int fd = -1;
+  UniqueFd fd;
   bool is_unix = false;
   std::string name;  ///< e.g. "unix:/run/printerfacts/http.sock" or "tcp:[::]:3000" (real port)
   bool from_systemd = false;
-  bool metrics = false;                  ///< serves only /metrics and /healthz
-  std::optional<BoundUnixSocket> owned;  ///< set when this process created the socket file
+  bool metrics = false;             ///< serves only /metrics and /healthz
+  std::optional<SocketFile> owned;  ///< set when this process created the socket file
 };
 
 /// Owns the listening sockets; closing and file removal happen in close().
@@ -27,7 +27,8 @@ class ListenerSet {
   /// a socket named "metrics" is a metrics listener), else creates every configured one. Throws
   /// StartupError naming the address that failed; sockets created before the failure are closed and
   /// their files removed.
-  static ListenerSet open(const Options& options);
+  /// `ids` are what validate() resolved of `options` (the socket groups).
+  static ListenerSet open(const Options& options, const ResolvedIds& ids);
 
   ListenerSet() = default;
   ListenerSet(ListenerSet&&) noexcept = default;

@@ -18,14 +18,14 @@ std::vector<PassedSocket> take_listen_fds() {
   if (n < 0) throw StartupError(errno_message("systemd socket activation (LISTEN_FDS)", -n));
   std::vector<PassedSocket> fds;
   for (int i = 0; i < n; ++i) {
-    fds.push_back({SD_LISTEN_FDS_START + i, names && names[i] ? names[i] : ""});
+    fds.push_back({UniqueFd(SD_LISTEN_FDS_START + i), names && names[i] ? names[i] : ""});
     if (names) std::free(names[i]);
   }
   std::free(names);
   for (const auto& s : fds) {
-    if (::sd_is_socket(s.fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
+    if (::sd_is_socket(s.fd.get(), AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
       throw StartupError(
-          "systemd passed descriptor " + std::to_string(s.fd) +
+          "systemd passed descriptor " + std::to_string(s.fd.get()) +
           ", which is not a listening stream socket (check ListenStream= in the .socket unit)");
     }
   }

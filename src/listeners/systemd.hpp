@@ -7,13 +7,15 @@
 #include <string_view>
 #include <vector>
 
+#include "util/unique_fd.hpp"
+
 namespace printerfacts::systemd {
 
 /// The listening sockets passed by systemd (or systemd-socket-activate) to this very process,
 /// starting at descriptor 3; empty when none were passed. Unsets LISTEN_* so children do not
 /// inherit them. Throws StartupError when a passed descriptor is not a listening stream socket.
 struct PassedSocket {
-  int fd;
+  UniqueFd fd;
   std::string name;  ///< FileDescriptorName= of the .socket unit ("" when unnamed)
 };
 std::vector<PassedSocket> take_listen_fds();

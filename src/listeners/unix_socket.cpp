@@ -15,26 +15,10 @@
 
 #include "listeners/listen_address.hpp"
 #include "util/startup_error.hpp"
+#include "util/unique_fd.hpp"
 
 namespace printerfacts {
 namespace {
-
-/// Closes a descriptor when it goes out of scope unless released.
-class FdGuard {
- public:
-  explicit FdGuard(int fd) : fd_(fd) {}
-  FdGuard(FdGuard&& other) noexcept : fd_(other.release()) {}
-  FdGuard(const FdGuard&) = delete;
-  FdGuard& operator=(const FdGuard&) = delete;
-  ~FdGuard() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
 
 sockaddr_un make_address(const std::string& path) {
   sockaddr_un addr{};
@@ -52,9 +36,9 @@ sockaddr_un make_address(const std::string& path) {
 // fresh socket. It is held from the probe until listen(), because a socket that is bound but not
 // yet listening also refuses connections and would look stale. The lock file is never removed:
 // removing it would let a third process lock a different inode under the same name.
-FdGuard take_lock(const std::string& path) {
+UniqueFd take_lock(const std::string& path) {
   const std::string lock_path = path + ".lock";
-  FdGuard lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (lock.get() < 0)
     throw StartupError(errno_message("cannot open lock file " + lock_path, errno));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
@@ -94,7 +78,7 @@ ExistingPath probe_path(const std::string& path, int* error) {
     return classify_existing(err, 0, 0);
   }
   if (!S_ISSOCK(st.st_mode)) return classify_existing(0, st.st_mode, 0);
-  FdGuard probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (probe.get() < 0) {
     err = errno;
     return ExistingPath::unknown;
@@ -107,10 +91,10 @@ ExistingPath probe_path(const std::string& path, int* error) {
 
 BoundUnixSocket bind_unix_socket(const std::string& path, const UnixSocketOptions& options) {
   const sockaddr_un addr = make_address(path);
-  FdGuard lock = take_lock(path);
+  UniqueFd lock = take_lock(path);
 
   BoundUnixSocket result;
-  result.path = path;
+  result.file.path = path;
   int probe_error = 0;
   switch (probe_path(path, &probe_error)) {
     case ExistingPath::absent:
@@ -131,7 +115,7 @@ BoundUnixSocket bind_unix_socket(const std::string& path, const UnixSocketOption
       break;
   }
 
-  FdGuard fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) throw StartupError(errno_message("socket() for " + path, errno));
   if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
     throw StartupError(errno_message("cannot bind " + path, errno));
@@ -163,22 +147,22 @@ BoundUnixSocket bind_unix_socket(const std::string& path, const UnixSocketOption
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0)
     throw StartupError(errno_message("cannot stat " + path, errno));
-  result.dev = st.st_dev;
-  result.ino = st.st_ino;
-  result.ctime = st.st_ctim;
+  result.file.dev = st.st_dev;
+  result.file.ino = st.st_ino;
+  result.file.ctime = st.st_ctim;
   if (::listen(fd.get(), options.backlog) != 0) {
     throw StartupError(errno_message("cannot listen on " + path, errno));
   }
   unlinker.armed = false;
-  result.fd = fd.release();
+  result.fd = std::move(fd);
   return result;
 }
 
-bool remove_unix_socket(const BoundUnixSocket& socket) {
+bool remove_unix_socket(const SocketFile& socket) {
   // Under the lock, so a successor's check-and-bind cannot run between our comparison and the
   // unlink; if the lock cannot be had, leaving a stale file is the safe failure.
   try {
-    FdGuard lock = take_lock(socket.path);
+    UniqueFd lock = take_lock(socket.path);
     struct stat st {};
     if (::lstat(socket.path.c_str(), &st) != 0) return false;
     // Inode numbers are reused once a file is gone, so the change time (set by our chmod, to

@@ -8,6 +8,9 @@
 #include <optional>
 #include <string>
 
+#include "config/options.hpp"
+#include "util/unique_fd.hpp"
+
 namespace printerfacts {
 
 /// What is found at a socket path before binding, and so what may be done about it.
@@ -29,18 +32,24 @@ ExistingPath probe_path(const std::string& path, int* error = nullptr);
 
 /// How to create a Unix socket file.
 struct UnixSocketOptions {
-  mode_t mode = 0660;
-  std::optional<gid_t> group;
-  int backlog = 4096;
+  mode_t mode = Options{}.socket_mode;  ///< the defaults are the command line's
+  std::optional<gid_t> group;           ///< none: the process's own group
+  int backlog = Options{}.backlog;
 };
 
-/// A listening Unix socket this process created, and the identity of its file.
-struct BoundUnixSocket {
-  int fd = -1;
+/// The identity of a socket file this process created: what tells it from a file a successor
+/// created later at the same path.
+struct SocketFile {
   std::string path;
   dev_t dev = 0;
   ino_t ino = 0;
   timespec ctime{};  ///< with dev and ino, tells our file from a later one that reuses the inode
+};
+
+/// A listening Unix socket this process created.
+struct BoundUnixSocket {
+  UniqueFd fd;
+  SocketFile file;
   bool replaced_stale = false;  ///< a stale socket file was removed to make room
 };
 
@@ -49,8 +58,8 @@ struct BoundUnixSocket {
 /// system call fails.
 BoundUnixSocket bind_unix_socket(const std::string& path, const UnixSocketOptions& options);
 
-/// Removes `socket`'s file if, and only if, the path still names that very file (same device
-/// and inode): a successor that already replaced it keeps its socket. Returns true if removed.
-bool remove_unix_socket(const BoundUnixSocket& socket);
+/// Removes `file` if, and only if, its path still names that very file (same device, inode and
+/// change time): a successor that already replaced it keeps its socket. Returns true if removed.
+bool remove_unix_socket(const SocketFile& file);
 
 }  // namespace printerfacts

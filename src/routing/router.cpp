@@ -3,6 +3,8 @@
 #include <array>
 #include <boost/beast/core/string.hpp>
 #include <boost/url/parse.hpp>
+#include <initializer_list>
+#include <span>
 
 #include "app/html.hpp"
 #include "util/iterator_range.hpp"
@@ -10,41 +12,35 @@
 namespace printerfacts {
 namespace {
 
-constexpr std::string_view kServer = "printerfacts";
 constexpr std::string_view kAllow = "GET, HEAD";
-// Pages load nothing but our own stylesheet and icon; nothing may frame them or run script
-// (the Content-Security-Policy of kHtmlHead below).
 
-#define PF_BASE_HEAD "Server: printerfacts\r\nX-Content-Type-Options: nosniff\r\n"
-#define PF_NO_STORE "Cache-Control: no-store\r\n"
-#define PF_CSP                                                                      \
-  "Content-Security-Policy: default-src 'none'; style-src 'self'; img-src 'self'; " \
-  "base-uri 'none'; form-action 'none'; frame-ancestors 'none'\r\n"
-constexpr std::string_view kTextHead =
-    PF_BASE_HEAD "Content-Type: text/plain; charset=utf-8\r\n" PF_NO_STORE;
-constexpr std::string_view kHtmlHead =
-    PF_BASE_HEAD "Content-Type: text/html; charset=utf-8\r\n" PF_CSP PF_NO_STORE;
-constexpr std::string_view kMetricsHead =
-    PF_BASE_HEAD "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n" PF_NO_STORE;
-#undef PF_BASE_HEAD
-#undef PF_NO_STORE
-#undef PF_CSP
+// The kinds of response, each declared once: the header lines all its responses carry.
+constexpr HeaderLine kEvery[] = {{"Server", "printerfacts"}, {"X-Content-Type-Options", "nosniff"}};
+constexpr HeaderLine kNoStore[] = {{"Cache-Control", "no-store"}};
+constexpr HeaderLine kTextType[] = {{"Content-Type", "text/plain; charset=utf-8"}};
+// Pages load nothing but our own stylesheet and icon; nothing may frame them or run script.
+constexpr HeaderLine kPageType[] = {
+    {"Content-Type", "text/html; charset=utf-8"},
+    {"Content-Security-Policy",
+     "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; "
+     "form-action 'none'; frame-ancestors 'none'"}};
+constexpr HeaderLine kMetricsType[] = {
+    {"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}};
+// Assets change only with a new release or a new --static-dir; revalidation is cheap (304).
+// Their Content-Type and ETag are fields: they differ from file to file.
+constexpr HeaderLine kAssetCaching[] = {{"Cache-Control", "public, max-age=3600"}};
 
-template <class Message>
-void common_headers(Message& m, unsigned version, bool keep_alive) {
-  m.version(version);
-  // A fresh message is persistent in HTTP/1.1 and not in 1.0 already; saying so again would
-  // only cost a search of its Connection field.
-  if (keep_alive != (version >= 11)) m.keep_alive(keep_alive);
-}
+constexpr auto kTextLines = render_lines<kEvery, kTextType, kNoStore>();
+constexpr auto kPageLines = render_lines<kEvery, kPageType, kNoStore>();
+constexpr auto kMetricsLines = render_lines<kEvery, kMetricsType, kNoStore>();
+constexpr auto kAssetLines = render_lines<kEvery, kAssetCaching>();
+constexpr auto kBareLines = render_lines<kEvery>();
 
-// Headers every response carries, as fields: for the responses that have no fixed head
-// (static files, which Beast's serializer may send).
-template <class Message>
-void base_fields(Message& m) {
-  m.set(http::field::server, kServer);
-  m.set("X-Content-Type-Options", "nosniff");
-}
+constexpr ResponseKind kText{kTextLines.view()};        ///< /fact, /healthz
+constexpr ResponseKind kPage{kPageLines.view()};        ///< /, 404, 405 and every error
+constexpr ResponseKind kMetrics{kMetricsLines.view()};  ///< /metrics
+constexpr ResponseKind kAsset{kAssetLines.view()};      ///< /static/...
+constexpr ResponseKind kBare{kBareLines.view()};        ///< OPTIONS *: no content
 
 // Whether the connection stays open after this request (RFC 9112 §9.3): "close" closes it, in
 // HTTP/1.0 only "keep-alive" keeps it open. Every Connection line counts (RFC 9110 §7.6.1: the
@@ -64,87 +60,89 @@ bool wants_keep_alive(const Request& req) {
   return req.version() >= 11 || keep_alive;
 }
 
-// Status, version and persistence of a response to `req`.
-template <class Message>
-void answer(Message& m, http::status status, const Request& req) {
-  m.result(status);
-  common_headers(m, req.version(), wants_keep_alive(req));
-}
+// What a response takes from the request it answers.
+struct Answering {
+  unsigned version = 11;  ///< 1.0 to a 1.0 request, else 1.1 (every 1.x is compatible with it)
+  bool keep_alive = false;
+  bool head_only = false;            ///< a HEAD request: the head only, with the length of the body
+  ArenaAllocator<char> allocator{};  ///< the request's: its arena, while a connection serves it
 
-// A response to `req` whose fields are allocated where the request's are: in its arena, while
-// a connection serves it.
-template <class Message>
-Message reply(http::status status, const Request& req) {
-  Message m{std::piecewise_construct, std::make_tuple(), std::make_tuple(req.get_allocator())};
-  answer(m, status, req);
-  return m;
-}
+  static Answering request(const Request& req) {
+    return {req.version() == 10 ? 10u : 11u, wants_keep_alive(req),
+            req.method() == http::verb::head, req.get_allocator()};
+  }
+  // A refused request: the connection closes after the answer, whose framing the client
+  // cannot be trusted to have understood otherwise.
+  static Answering refused(const Request& req) {
+    Answering to = request(req);
+    to.keep_alive = false;
+    return to;
+  }
+};
 
-// The same, built where it will live, inside the Response (its fields are not moved on the
-// way); `fill` sets the body.
-template <class Message, class Fill>
-Response respond(http::status status, const Request& req, Route route, std::string_view fixed_head,
-                 Fill fill) {
+// The one constructor of responses: a `kind` of response (its constant header lines), `status`,
+// what it takes from its request, the route, the body and the fields that vary. The message is
+// built where it will live, inside the Response (its fields are not moved on the way).
+template <class Message, class Body>
+Response respond(const ResponseKind& kind, http::status status, const Answering& to, Route route,
+                 Body&& body,
+                 std::initializer_list<std::pair<http::field, std::string_view>> fields = {}) {
   Response r{decltype(Response::message)(std::in_place_type<Message>, std::piecewise_construct,
-                                         std::make_tuple(), std::make_tuple(req.get_allocator())),
-             req.method() == http::verb::head, route, fixed_head};
+                                         std::make_tuple(), std::make_tuple(to.allocator)),
+             to.head_only, route, kind};
   auto& m = std::get<Message>(r.message);
-  answer(m, status, req);
-  fill(m);
+  m.result(status);
+  m.version(to.version);
+  // A fresh message is persistent in HTTP/1.1 and not in 1.0 already; saying so again would
+  // only cost a search of its Connection field.
+  if (to.keep_alive != (to.version >= 11)) m.keep_alive(to.keep_alive);
+  m.body() = std::forward<Body>(body);
+  for (const auto& [name, value] : fields) m.set(name, value);
   return r;
 }
 
-Response html_response(http::status status, std::string body, const Request& req, Route route) {
-  return respond<StringResponse>(status, req, route, kHtmlHead,
-                                 [&body](StringResponse& m) { m.body() = std::move(body); });
+Response text(std::string_view text, const Request& req, Route route,
+              http::status status = http::status::ok) {
+  return respond<SpanResponse>(kText, status, Answering::request(req), route,
+                               std::span<const char>(text.data(), text.size()));
 }
 
-Response text_response(std::string_view text, const Request& req, Route route,
-                       http::status status = http::status::ok) {
-  return respond<SpanResponse>(status, req, route, kTextHead, [text](SpanResponse& m) {
-    m.body() = {text.data(), text.size()};
-  });
+Response page(http::status status, std::string body, const Request& req, Route route) {
+  return respond<StringResponse>(kPage, status, Answering::request(req), route, std::move(body));
+}
+
+Response error_page(http::status status, const Answering& to) {
+  return respond<StringResponse>(
+      kPage, status, to, Route::bad_request,
+      render_error(static_cast<unsigned>(status), http::obsolete_reason(status)));
 }
 
 Response method_not_allowed(const Request& req, Route route) {
-  Response r = html_response(http::status::method_not_allowed,
-                             render_error(405, "Method Not Allowed"), req, route);
-  std::get<StringResponse>(r.message).set(http::field::allow, kAllow);
-  return r;
-}
-
-template <class Message>
-void static_headers(Message& m, const StaticFile& file) {
-  m.set(http::field::content_type, file.content_type);
-  m.set(http::field::etag, file.etag);
-  // Assets change only with a new release or a new --static-dir; revalidation is cheap (304).
-  m.set(http::field::cache_control, "public, max-age=3600");
+  return respond<StringResponse>(kPage, http::status::method_not_allowed, Answering::request(req),
+                                 route, render_error(405, "Method Not Allowed"),
+                                 {{http::field::allow, kAllow}});
 }
 
 Response static_response(StaticFile file, const Request& req) {
+  const Answering to = Answering::request(req);
+  const std::initializer_list<std::pair<http::field, std::string_view>> fields = {
+      {http::field::content_type, file.content_type}, {http::field::etag, file.etag}};
   const auto inm = req.find(http::field::if_none_match);
   if (inm != req.end() && etag_matches(inm->value(), file.etag)) {
-    auto m = reply<StringResponse>(http::status::not_modified, req);
-    base_fields(m);
-    static_headers(m, file);
-    return Response{std::move(m), true, Route::static_file, {}};
+    return respond<SpanResponse>(kAsset, http::status::not_modified, to, Route::static_file,
+                                 std::span<const char>(), fields);
   }
-  const bool head = req.method() == http::verb::head;
   if (!file.file.is_open()) {
-    auto m = reply<SpanResponse>(http::status::ok, req);
-    base_fields(m);
-    static_headers(m, file);
-    m.body() = {file.embedded.data(), file.embedded.size()};
-    return Response{std::move(m), head, Route::static_file, {}};
+    return respond<SpanResponse>(kAsset, http::status::ok, to, Route::static_file,
+                                 std::span<const char>(file.embedded.data(), file.embedded.size()),
+                                 fields);
   }
-  auto m = reply<FileResponse>(http::status::ok, req);
-  base_fields(m);
-  static_headers(m, file);
+  http::file_body::value_type body;
   boost::beast::error_code ec;
-  m.body().reset(std::move(file.file), ec);
-  if (ec) return Router::error(http::status::internal_server_error, req.version());
-  m.prepare_payload();
-  return Response{std::move(m), head, Route::static_file, {}};
+  body.reset(std::move(file.file), ec);
+  if (ec) return error_page(http::status::internal_server_error, Answering::refused(req));
+  return respond<FileResponse>(kAsset, http::status::ok, to, Route::static_file, std::move(body),
+                               fields);
 }
 
 // A table of the bytes that are letters, digits or one of `extra`.
@@ -329,24 +327,21 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
 }
 
 Response Router::error(http::status status, unsigned version) {
-  StringResponse m{status, version};
-  common_headers(m, version, false);
-  m.body() = render_error(static_cast<unsigned>(status), http::obsolete_reason(status));
-  return Response{std::move(m), false, Route::bad_request, kHtmlHead};
+  return error_page(status, Answering{version == 10 ? 10u : 11u, false, false, {}});
 }
 
 Response Router::route(const Request& req, Random& rng) const {
-  const unsigned version = req.version() == 10 ? 10 : 11;
-  if (const auto refused = check_request(req)) return error(*refused, version);
+  if (const auto refused = check_request(req)) return error_page(*refused, Answering::refused(req));
+  const auto bad_request = [&req] {
+    return error_page(http::status::bad_request, Answering::refused(req));
+  };
 
   const std::string_view target = req.target();
   // The asterisk-form names the server itself and is only defined for OPTIONS (RFC 9112 §3.2.4).
   if (target == "*") {
-    if (req.method() != http::verb::options) return error(http::status::bad_request, version);
-    auto m = reply<StringResponse>(http::status::ok, req);
-    base_fields(m);
-    m.set(http::field::allow, kAllow);
-    return Response{std::move(m), false, Route::not_found, {}};
+    if (req.method() != http::verb::options) return bad_request();
+    return respond<SpanResponse>(kBare, http::status::ok, Answering::request(req), Route::not_found,
+                                 std::span<const char>(), {{http::field::allow, kAllow}});
   }
   // Origin-form ("/path?query") is what clients send to a server; absolute-form
   // ("http://host/path") must be accepted too (RFC 9112 §3.2.2). Anything else (authority-form
@@ -354,15 +349,15 @@ Response Router::route(const Request& req, Random& rng) const {
   // The routes clients ask for most, spelled exactly, need no URL parsing.
   const bool readable = req.method() == http::verb::get || req.method() == http::verb::head;
   if (serve_app_ && readable && target == "/fact")
-    return text_response(content_.facts.pick(rng).text, req, Route::fact);
+    return text(content_.facts.pick(rng).text, req, Route::fact);
 
   auto url = boost::urls::parse_origin_form(target);
   if (!url) {
     url = boost::urls::parse_absolute_uri(target);
     // "x:443" parses as a URI with scheme "x"; an absolute-form target names a host.
-    if (url && !url->has_authority()) return error(http::status::bad_request, version);
+    if (url && !url->has_authority()) return bad_request();
   }
-  if (!url) return error(http::status::bad_request, version);
+  if (!url) return bad_request();
 
   const auto segments = url->segments();  // percent-decoded, one per path segment
   const std::string path = url->path();   // percent-decoded
@@ -370,26 +365,23 @@ Response Router::route(const Request& req, Random& rng) const {
     if (!readable) return method_not_allowed(req, Route::healthz);
     // Lame duck: still serving, but asking load balancers and probes to stop sending.
     if (health_ != nullptr && health_->leaving()) {
-      return text_response("shutting down\n", req, Route::healthz,
-                           http::status::service_unavailable);
+      return text("shutting down\n", req, Route::healthz, http::status::service_unavailable);
     }
-    return text_response("ok\n", req, Route::healthz);
+    return text("ok\n", req, Route::healthz);
   }
   if (path == "/metrics" && metrics_ != nullptr) {
     if (!readable) return method_not_allowed(req, Route::metrics);
-    Response r = html_response(http::status::ok, metrics_->render(), req, Route::metrics);
-    r.fixed_head = kMetricsHead;
-    return r;
+    return respond<StringResponse>(kMetrics, http::status::ok, Answering::request(req),
+                                   Route::metrics, metrics_->render());
   }
   if (serve_app_) {
     if (path == "/fact") {
       if (!readable) return method_not_allowed(req, Route::fact);
-      return text_response(content_.facts.pick(rng).text, req, Route::fact);
+      return text(content_.facts.pick(rng).text, req, Route::fact);
     }
     if (path == "/" || path.empty()) {
       if (!readable) return method_not_allowed(req, Route::index);
-      return html_response(http::status::ok, render_index(content_.facts.pick(rng).html), req,
-                           Route::index);
+      return page(http::status::ok, render_index(content_.facts.pick(rng).html), req, Route::index);
     }
     if (!segments.empty() && *segments.begin() == "static" && segments.size() > 1) {
       if (!readable) return method_not_allowed(req, Route::static_file);
@@ -401,7 +393,7 @@ Response Router::route(const Request& req, Random& rng) const {
       }
     }
   }
-  return html_response(http::status::not_found, render_not_found(path), req, Route::not_found);
+  return page(http::status::not_found, render_not_found(path), req, Route::not_found);
 }
 
 }  // namespace printerfacts

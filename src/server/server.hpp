@@ -4,8 +4,13 @@
 
 #include <unistd.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "config/options.hpp"
@@ -13,6 +18,7 @@
 #include "listeners/listener_set.hpp"
 #include "log/access_log.hpp"
 #include "metrics/metrics.hpp"
+#include "server/worker.hpp"
 
 namespace printerfacts {
 
@@ -28,8 +34,10 @@ struct Reloaded {
 using Reloader = std::function<Reloaded()>;
 
 /// Runs the service until SIGTERM or SIGINT, reloading on SIGHUP, then shuts down in a fixed
-/// order: answer /healthz with 503 for --shutdown-delay, stop accepting and remove our socket
-/// files, close idle connections, let busy ones finish until --shutdown-timeout, close the rest.
+/// order (run(), docs/architecture.md): answer /healthz with 503 for --shutdown-delay, remove
+/// our socket files, stop accepting, close idle connections, let busy ones finish until
+/// --shutdown-timeout, close the rest. Signals are handled on the thread that calls run(), the
+/// control thread; the workers never see them.
 class Server {
  public:
   /// `options`, `health` and `metrics` must outlive the server; the listeners are owned from
@@ -43,8 +51,17 @@ class Server {
   int run();
 
  private:
-  struct Worker;
+  // The steps of run(), in order.
   void start_workers();
+  void announce_ready();
+  int serve_until_terminated();
+  void lame_duck(int signal);
+  void stop_accepting();
+  void finish_in_flight();
+
+  // Reached from the control thread's event loop while serving.
+  Task<> reload_on_hangup();
+  Task<> watchdog();
   void reload();
 
   const Options& options_;
@@ -54,7 +71,19 @@ class Server {
   Reloader reload_;
   AccessLogSink stdout_sink_{STDOUT_FILENO};  ///< where every worker's access log goes
   ListenerSet listeners_;
+
+  // The control thread's event loop and the signals it handles. Created with the server, so
+  // that they are caught before anything says "ready": a supervisor (or a test) may send one
+  // the moment it sees readiness, and the default actions kill the process (SIGTERM without
+  // removing the socket file).
+  boost::asio::io_context control_{1};
+  boost::asio::basic_signal_set<Executor> terminate_{control_, SIGTERM, SIGINT};
+  boost::asio::basic_signal_set<Executor> hangup_{control_, SIGHUP};
+
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::mutex exit_mutex_;
+  std::condition_variable exited_;
+  std::size_t running_ = 0;  ///< workers whose event loop still runs; under exit_mutex_
 };
 
 }  // namespace printerfacts

@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
+#include "temp_dir.hpp"
+#include "wire.hpp"
+
 namespace printerfacts {
 namespace {
 
@@ -14,24 +19,16 @@ class RouterTest : public ::testing::Test {
     for (const auto& [name, value] : extra_) req.set(name, value);
     return router_.route(req, rng_);
   }
-  static std::string body(const Response& r) {
-    return std::visit(
-        [](const auto& m) -> std::string {
-          using Body = typename std::decay_t<decltype(m)>::body_type;
-          if constexpr (std::is_same_v<Body, http::string_body>) {
-            return m.body();
-          } else if constexpr (std::is_same_v<Body, http::span_body<const char>>) {
-            return std::string(m.body().data(), m.body().size());
-          } else {
-            return "<file>";
-          }
-        },
-        r.message);
-  }
+  static std::string body(const Response& r) { return testing::on_the_wire(r).message.body(); }
   static std::string header(const Response& r, http::field f) {
-    return r.header(http::to_string(f));
+    return std::string(testing::on_the_wire(r).message[f]);
   }
-  static std::string header(const Response& r, std::string_view name) { return r.header(name); }
+  static std::string header(const Response& r, std::string_view name) {
+    return std::string(testing::on_the_wire(r).message[name]);
+  }
+  static std::size_t content_length(const Response& r) {
+    return std::stoul(header(r, http::field::content_length));
+  }
   /// The response to a request with Host: x and one field line of `field` per entry of `lines`.
   Response with_lines(http::field field, std::initializer_list<std::string_view> lines,
                       http::verb method = http::verb::post, unsigned version = 11) {
@@ -54,7 +51,7 @@ TEST_F(RouterTest, FactIsOneLineOfPlainText) {
   EXPECT_EQ(header(r, http::field::content_type), "text/plain; charset=utf-8");
   const std::string b = body(r);
   EXPECT_TRUE(b == "Fact one.\n" || b == "Fact <two> & more.\n") << b;
-  EXPECT_EQ(r.content_length(), b.size());
+  EXPECT_EQ(content_length(r), b.size());
   EXPECT_EQ(r.route, Route::fact);
   EXPECT_FALSE(r.head_only);
 }
@@ -63,7 +60,8 @@ TEST_F(RouterTest, HeadSendsHeadersWithTheRealLength) {
   const Response r = get("/fact", http::verb::head);
   EXPECT_EQ(r.status(), 200u);
   EXPECT_TRUE(r.head_only);
-  EXPECT_GT(r.content_length(), 0u);
+  EXPECT_GT(content_length(r), 0u);
+  EXPECT_EQ(testing::on_the_wire(r).message.body(), "") << "no body after the head";
 }
 
 TEST_F(RouterTest, IndexIsHtmlWithAnEscapedFact) {
@@ -79,6 +77,66 @@ TEST_F(RouterTest, IndexIsHtmlWithAnEscapedFact) {
         b.find("<blockquote>Fact &lt;two&gt; &amp; more.</blockquote>") != std::string::npos;
   }
   EXPECT_TRUE(saw_escaped);
+}
+
+TEST_F(RouterTest, TheFactHeadIsExactlyWhatTheKindDeclares) {
+  const Response r = get("/fact");
+  std::string head;
+  r.render_head(testing::kTestDate, head);
+  const auto body_size = testing::on_the_wire(r).message.body().size();
+  const std::string expected_prefix =
+      "HTTP/1.1 200 OK\r\n"
+      "Server: printerfacts\r\n"
+      "X-Content-Type-Options: nosniff\r\n"
+      "Content-Type: text/plain; charset=utf-8\r\n"
+      "Cache-Control: no-store\r\n"
+      "Date: Tue, 01 Dec 2026 00:00:00 GMT\r\n"
+      "Content-Length: ";
+  EXPECT_EQ(head.substr(0, expected_prefix.size()), expected_prefix);
+  EXPECT_EQ(head, expected_prefix + std::to_string(body_size) + "\r\n\r\n");
+}
+
+TEST_F(RouterTest, EveryKindOfResponseSaysServerAndNosniffOnce) {
+  extra_ = {};
+  std::vector<Response> responses;
+  for (const char* target : {"/", "/fact", "/healthz", "/static/style.css", "/nope"})
+    responses.push_back(get(target));
+  responses.push_back(get("/fact", http::verb::post));  // 405
+  responses.push_back(get("*", http::verb::options));
+  responses.push_back(Router::error(http::status::request_header_fields_too_large, 11));
+  for (const Response& r : responses) {
+    const auto wire = testing::on_the_wire(r);
+    EXPECT_EQ(wire.message.count(http::field::server), 1u) << wire.bytes;
+    EXPECT_EQ(wire.message[http::field::server], "printerfacts");
+    EXPECT_EQ(wire.message.count("X-Content-Type-Options"), 1u) << wire.bytes;
+    EXPECT_EQ(wire.message.count(http::field::date), 1u) << wire.bytes;
+  }
+}
+
+TEST_F(RouterTest, AnyHttp1MinorVersionIsAnsweredAs11) {
+  // RFC 9110 §2.5: a server sends the highest minor version it conforms to.
+  const auto wire = testing::on_the_wire(get("/fact", http::verb::get, 12));
+  EXPECT_EQ(wire.bytes.substr(0, 9), "HTTP/1.1 ");
+  EXPECT_EQ(wire.message.version(), 11u);
+}
+
+TEST_F(RouterTest, ARefusedHeadRequestGetsNoBodyAndCloses) {
+  Request req{http::verb::head, "/fact", 11};  // no Host
+  const Response r = router_.route(req, rng_);
+  EXPECT_EQ(r.status(), 400u);
+  EXPECT_FALSE(r.keep_alive());
+  const auto wire = testing::on_the_wire(r);
+  EXPECT_EQ(wire.message.body(), "");
+  EXPECT_GT(std::stoul(std::string(wire.message[http::field::content_length])), 0u);
+  EXPECT_EQ(wire.message[http::field::connection], "close");
+}
+
+TEST_F(RouterTest, OptionsAsteriskAllowsGetAndHeadWithNoContent) {
+  const auto wire = testing::on_the_wire(get("*", http::verb::options));
+  EXPECT_EQ(wire.message.result_int(), 200u);
+  EXPECT_EQ(wire.message[http::field::allow], "GET, HEAD");
+  EXPECT_EQ(wire.message[http::field::content_length], "0");
+  EXPECT_EQ(wire.message.count(http::field::content_type), 0u);
 }
 
 TEST_F(RouterTest, PercentEncodedPathsMatchTheirRoute) {
@@ -108,8 +166,7 @@ TEST(RouterHealth, HealthzAnswers503OnceTheProcessIsLeavingAndTheAppStillServes)
   const Response r = get("/healthz");
   EXPECT_EQ(r.status(), 503u);
   EXPECT_EQ(r.route, Route::healthz);
-  EXPECT_EQ(std::string(std::get<SpanResponse>(r.message).body().data(), r.content_length()),
-            "shutting down\n");
+  EXPECT_EQ(testing::on_the_wire(r).message.body(), "shutting down\n");
   EXPECT_EQ(get("/fact").status(), 200u) << "a lame duck still serves requests";
 }
 
@@ -126,7 +183,10 @@ TEST_F(RouterTest, MatchingIfNoneMatchGives304WithoutBody) {
   extra_ = {{http::field::if_none_match, "\"nope\", W/" + etag}};
   const Response r = get("/static/style.css");
   EXPECT_EQ(r.status(), 304u);
-  EXPECT_TRUE(r.head_only);
+  const auto wire = testing::on_the_wire(r);
+  EXPECT_EQ(wire.message.body(), "");
+  EXPECT_EQ(wire.message.count(http::field::content_length), 0u) << "RFC 9110 §8.6: no content";
+  EXPECT_EQ(wire.message[http::field::cache_control], "public, max-age=3600");
   EXPECT_EQ(header(r, http::field::etag), etag);
   extra_ = {{http::field::if_none_match, "\"other\""}};
   EXPECT_EQ(get("/static/style.css").status(), 200u);
@@ -277,6 +337,24 @@ TEST_F(RouterTest, UnparsableTargetsAreBadRequests) {
   EXPECT_EQ(get("/%zz").status(), 400u);
 }
 
+TEST(RouterFiles, AFileFromTheStaticDirGoesOutWhole) {
+  testing::TempDir dir;
+  const std::string content(100000, 'x');
+  { std::ofstream(dir / "big.txt") << content; }
+  const Content files{Facts::parse("f\n", "t"), StaticFiles::directory(dir.path())};
+  const Router router(files);
+  Random rng(1);
+  Request req{http::verb::get, "/static/big.txt", 11};
+  req.set(http::field::host, "x");
+  const Response r = router.route(req, rng);
+  ASSERT_TRUE(std::holds_alternative<FileResponse>(r.message));
+  const auto wire = testing::on_the_wire(r);
+  EXPECT_EQ(wire.message.body(), content);
+  EXPECT_EQ(wire.message[http::field::content_type], "text/plain; charset=utf-8");
+  EXPECT_EQ(wire.message[http::field::cache_control], "public, max-age=3600");
+  EXPECT_FALSE(wire.message[http::field::etag].empty());
+}
+
 TEST(EtagMatches, WeakComparisonAndLists) {
   EXPECT_TRUE(etag_matches("\"a\"", "\"a\""));
   EXPECT_TRUE(etag_matches("W/\"a\"", "\"a\""));
@@ -308,8 +386,11 @@ TEST(RouterMetrics, MetricsOnlyWhenGivenASource) {
   const Response r = Router(content, &metrics).route(req, rng);
   EXPECT_EQ(r.status(), 200u);
   EXPECT_EQ(r.route, Route::metrics);
-  EXPECT_EQ(std::get<StringResponse>(r.message).body(), "# TYPE x counter\nx 1\n");
-  EXPECT_EQ(r.header("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  const auto wire = testing::on_the_wire(r);
+  EXPECT_EQ(wire.message.body(), "# TYPE x counter\nx 1\n");
+  EXPECT_EQ(wire.message[http::field::content_type], "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_EQ(wire.message[http::field::cache_control], "no-store");
+  EXPECT_EQ(wire.message.count("Content-Security-Policy"), 0u) << "not a page";
 }
 
 TEST(RouterMetrics, AMetricsOnlyRouterServesNoApp) {

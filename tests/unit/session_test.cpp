@@ -30,7 +30,7 @@ class SessionTest : public ::testing::Test {
   SessionTest() {
     options_.threads = 1;
     ctx_.access_log.emplace(sink_, io_.get_executor(), AccessLog::Style{false, false});
-    session_detail::Socket<unix_stream> server(io_);
+    Socket<unix_stream> server(io_);
     asio::local::connect_pair(client_, server);
     asio::co_spawn(io_, run_session<unix_stream>(std::move(server), "peer", ctx_, false, 0),
                    [this](std::exception_ptr e) {

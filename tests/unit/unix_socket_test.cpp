@@ -44,31 +44,31 @@ TEST(BindUnixSocket, CreatesWithTheConfiguredModeAndListens) {
   const std::string path = dir / "s.sock";
   UnixSocketOptions o;
   o.mode = 0600;
-  const BoundUnixSocket s = bind_unix_socket(path, o);
+  BoundUnixSocket s = bind_unix_socket(path, o);
   struct stat st {};
   ASSERT_EQ(::lstat(path.c_str(), &st), 0);
   EXPECT_TRUE(S_ISSOCK(st.st_mode));
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_EQ(probe_path(path), ExistingPath::live_socket);
   EXPECT_FALSE(s.replaced_stale);
-  ::close(s.fd);
+  s.fd.reset();
   EXPECT_EQ(probe_path(path), ExistingPath::stale_socket);
-  EXPECT_TRUE(remove_unix_socket(s));
+  EXPECT_TRUE(remove_unix_socket(s.file));
   EXPECT_EQ(probe_path(path), ExistingPath::absent);
 }
 
 TEST(BindUnixSocket, ReplacesAStaleSocket) {
   TempDir dir;
   const std::string path = dir / "s.sock";
-  const BoundUnixSocket old = bind_unix_socket(path, {});
-  ::close(old.fd);  // the old server died without cleaning up
-  const BoundUnixSocket fresh = bind_unix_socket(path, {});
+  BoundUnixSocket old = bind_unix_socket(path, {});
+  old.fd.reset();  // the old server died without cleaning up
+  BoundUnixSocket fresh = bind_unix_socket(path, {});
   EXPECT_TRUE(fresh.replaced_stale);
   EXPECT_EQ(probe_path(path), ExistingPath::live_socket);
-  EXPECT_FALSE(remove_unix_socket(old)) << "the old identity must not remove the new socket";
+  EXPECT_FALSE(remove_unix_socket(old.file)) << "the old identity must not remove the new socket";
   EXPECT_EQ(probe_path(path), ExistingPath::live_socket);
-  ::close(fresh.fd);
-  EXPECT_TRUE(remove_unix_socket(fresh));
+  fresh.fd.reset();
+  EXPECT_TRUE(remove_unix_socket(fresh.file));
 }
 
 TEST(BindUnixSocket, RefusesALiveSocket) {
@@ -78,7 +78,6 @@ TEST(BindUnixSocket, RefusesALiveSocket) {
   EXPECT_EQ(error_of([&] { bind_unix_socket(path, {}); }),
             "another instance is listening on " + path);
   EXPECT_EQ(probe_path(path), ExistingPath::live_socket);
-  ::close(live.fd);
 }
 
 TEST(BindUnixSocket, RefusesAndKeepsARegularFile) {
@@ -99,12 +98,12 @@ TEST(BindUnixSocket, ConcurrentStartsNeverDeleteEachOther) {
   for (int round = 0; round < 20; ++round) {
     TempDir dir;
     const std::string path = dir / "s.sock";
-    ::close(bind_unix_socket(path, {}).fd);  // leave a stale socket behind
+    bind_unix_socket(path, {});  // closed at once: a stale socket left behind
     std::vector<std::future<int>> racers;
     for (int i = 0; i < 4; ++i) {
       racers.push_back(std::async(std::launch::async, [&] {
         try {
-          return bind_unix_socket(path, {}).fd;
+          return bind_unix_socket(path, {}).fd.release();
         } catch (const StartupError&) {
           return -1;
         }
@@ -134,7 +133,6 @@ TEST(BindUnixSocket, SetsTheGroup) {
   struct stat st {};
   ASSERT_EQ(::lstat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_gid, ::getegid());
-  ::close(s.fd);
 }
 
 TEST(BindUnixSocket, MissingDirectoryNamesThePath) {

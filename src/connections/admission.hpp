@@ -1,0 +1,86 @@
+// Whether a freshly accepted connection is served: who its peer is, and how many are open.
+#pragma once
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <exception>
+#include <string>
+#include <type_traits>
+
+#include "connections/executor.hpp"
+#include "connections/peer.hpp"
+#include "connections/session.hpp"
+#include "connections/session_context.hpp"
+
+namespace printerfacts {
+
+/// Reports a connection coroutine that ended with an exception (only resource exhaustion can
+/// cause one); the process goes on serving everyone else.
+void log_connection_failure(std::exception_ptr e);
+
+/// A warning said at most once a second, however often its cause recurs (a flood of refused
+/// connections must not become a flood of log lines).
+class ThrottledWarning {
+ public:
+  template <class... Args>
+  void warn(spdlog::format_string_t<Args...> fmt, Args&&... args) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::seconds(1)) return;
+    last_ = now;
+    spdlog::warn(fmt, std::forward<Args>(args)...);
+  }
+
+ private:
+  std::chrono::steady_clock::time_point last_{};
+};
+
+/// The door of one listener in one worker: each connection accepted there is served, in a
+/// coroutine of its own on the worker's event loop, or turned away.
+class Admission {
+ public:
+  /// `listener` is the listener's index (for metrics); `metrics_listener` when it serves only
+  /// /metrics and /healthz.
+  Admission(std::size_t listener, bool metrics_listener)
+      : listener_(listener), metrics_listener_(metrics_listener) {}
+
+  template <class Protocol>
+  void admit(Socket<Protocol> s, SessionContext& ctx) {
+    if constexpr (std::is_same_v<Protocol, boost::asio::ip::tcp>) {
+      boost::system::error_code ignored;
+      s.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+    } else {
+      // Peer credentials come from the kernel (SO_PEERCRED, fixed at connect()), never from
+      // anything the peer sends: a refused peer is closed before a byte of it is read.
+      if (!ctx.site->peers.allows(s.native_handle())) {
+        refused_.warn("refused {}: peer credentials not allowed", describe_peer(s.native_handle()));
+        if (ctx.metrics) ctx.metrics->rejected[listener_].add();
+        return;  // the socket closes as it goes out of scope, unread
+      }
+    }
+    // Over the connection limit (shared out evenly between workers): turn the newcomer away at
+    // once rather than let descriptors and memory run out for everyone.
+    if (ctx.registry.size() >= ctx.connection_limit) {
+      over_limit_.warn("connection limit ({}) reached; closing new connections",
+                       ctx.options.max_connections);
+      return;
+    }
+    if (ctx.metrics) ctx.metrics->accepted[listener_].add();
+    std::string peer = describe_peer(s.native_handle());
+    const auto executor = s.get_executor();
+    boost::asio::co_spawn(
+        executor,
+        run_session<Protocol>(std::move(s), std::move(peer), ctx, metrics_listener_, listener_),
+        log_connection_failure);
+  }
+
+ private:
+  std::size_t listener_;
+  bool metrics_listener_;
+  ThrottledWarning refused_;
+  ThrottledWarning over_limit_;
+};
+
+}  // namespace printerfacts

@@ -1,0 +1,203 @@
+#include "server/worker.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+
+#include "connections/admission.hpp"
+#include "log/diagnostics.hpp"
+#include "util/journal.hpp"
+#include "util/startup_error.hpp"
+
+namespace printerfacts {
+namespace {
+
+namespace asio = boost::asio;
+using unix_stream = asio::local::stream_protocol;
+using tcp = asio::ip::tcp;
+using Timer = asio::steady_timer::rebind_executor<Executor>::other;
+
+AccessLog::Style access_log_style(const Options& options) {
+  AccessLog::Style style;
+  style.json = options.log_format == Options::LogFormat::json;
+  style.timestamps = !stream_is_journal(STDOUT_FILENO);
+  return style;
+}
+
+// Enforces every connection's deadline (ConnectionRegistry::sweep) a few times per shortest
+// timeout, until shutdown has drained the worker.
+Task<> sweep_loop(Timer& timer, ConnectionRegistry& registry,
+                  std::chrono::steady_clock::duration tick) {
+  for (;;) {
+    timer.expires_after(tick);
+    co_await timer.async_wait(use_tuple);
+    if (registry.draining() && registry.size() == 0) co_return;
+    registry.sweep(CoarseClock::now());
+  }
+}
+
+std::chrono::steady_clock::duration sweep_tick(const Options& o) {
+  const auto shortest = std::min({o.header_timeout, o.idle_timeout, o.send_timeout});
+  return std::clamp<std::chrono::steady_clock::duration>(
+      shortest / 4, std::chrono::milliseconds(10), std::chrono::seconds(1));
+}
+
+}  // namespace
+
+/// One worker's duplicate of one listening socket, and its door.
+template <class Protocol>
+struct Acceptor {
+  typename Protocol::acceptor::template rebind_executor<Executor>::other socket;
+  Admission admission;
+  bool take_backlog;  ///< at shutdown, serve what is already queued (false: leave it to systemd)
+  ThrottledWarning accept_failed;
+
+  // Shutdown: stop accepting. Connections already queued in a socket we created would be reset
+  // when it closes, though their clients may have sent a request already; once the file is gone
+  // no new one can arrive by path, so they are accepted now and each is answered what it has
+  // sent (a draining session serves what has arrived, then closes). A systemd socket's queue
+  // is left alone: it stays with systemd for our successor.
+  void stop(SessionContext& ctx) {
+    boost::system::error_code ec;
+    if (take_backlog && socket.is_open()) {
+      socket.non_blocking(true, ec);
+      for (int i = 0; i < 65536 && !ec; ++i) {
+        Socket<Protocol> s(socket.get_executor());
+        socket.accept(s, ec);
+        if (!ec) admission.admit<Protocol>(std::move(s), ctx);
+      }
+    }
+    socket.close(ec);
+  }
+};
+
+namespace {
+
+template <class Protocol>
+Task<> accept_loop(Acceptor<Protocol>& a, SessionContext& ctx) {
+  Timer backoff(a.socket.get_executor());
+  for (;;) {
+    auto [ec, socket] = co_await a.socket.async_accept(use_tuple);
+    if (!ec) {
+      // Even when shutdown closed the acceptor meanwhile: the connection was accepted before
+      // that, and dropping it unread would reset a client that may have sent its request.
+      a.admission.template admit<Protocol>(std::move(socket), ctx);
+      continue;
+    }
+    if (!a.socket.is_open() || ec == asio::error::operation_aborted) co_return;
+    // Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS): the connection stays in the
+    // backlog. Retrying at once would spin a core, so pause briefly and warn once a second.
+    a.accept_failed.warn("accept failed: {}; retrying in 50ms", ec.message());
+    backoff.expires_after(std::chrono::milliseconds(50));
+    co_await backoff.async_wait(use_tuple);
+  }
+}
+
+// The protocol a listening descriptor speaks, for Asio's acceptor.
+tcp tcp_protocol_of(int fd, const std::string& name) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
+    throw StartupError(errno_message("getsockname() of listener " + name, errno));
+  return ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4();
+}
+
+}  // namespace
+
+Worker::Worker(const Options& options, const ListenerSet& listeners,
+               std::shared_ptr<const Site> site, AccessLogSink* sink, WorkerMetrics* metrics)
+    : ctx_{.options = options,
+           .site = worker_local(std::move(site)),
+           .rng = Random::from_entropy(),
+           .access_log = std::nullopt,
+           .registry = {},
+           .date = {},
+           .metrics = metrics,
+           // This worker's share of --max-connections, rounded up.
+           .connection_limit =
+               (options.max_connections + worker_threads(options) - 1) / worker_threads(options),
+           .blocks = {}} {
+  if (sink) ctx_.access_log.emplace(*sink, io_.get_executor(), access_log_style(options));
+  ctx_.registry.on_drained([this] { sweeper_.cancel(); });
+  asio::co_spawn(io_, sweep_loop(sweeper_, ctx_.registry, sweep_tick(options)),
+                 log_connection_failure);
+  // Every worker accepts on its own duplicate of each listening socket, in its own event loop:
+  // no connection is handed between threads and no lock is shared on the hot path.
+  std::size_t index = 0;
+  for (const auto& l : listeners.listeners()) {
+    const Admission admission(index++, l.metrics);
+    UniqueFd fd(::dup(l.fd.get()));
+    if (!fd.valid()) throw StartupError(errno_message("dup() of listener " + l.name, errno));
+    // Queued connections of a socket we created are served at shutdown; those of a systemd
+    // socket wait there for our successor.
+    const bool take_backlog = !l.from_systemd;
+    if (l.is_unix) {
+      auto& a = std::get<Acceptor<unix_stream>>(acceptors_.emplace_back(
+          std::in_place_type<Acceptor<unix_stream>>,
+          Acceptor<unix_stream>{{io_, unix_stream(), fd.release()}, admission, take_backlog, {}}));
+      asio::co_spawn(io_, accept_loop(a, ctx_), log_connection_failure);
+    } else {
+      const tcp protocol = tcp_protocol_of(fd.get(), l.name);
+      auto& a = std::get<Acceptor<tcp>>(acceptors_.emplace_back(
+          std::in_place_type<Acceptor<tcp>>,
+          Acceptor<tcp>{{io_, protocol, fd.release()}, admission, take_backlog, {}}));
+      asio::co_spawn(io_, accept_loop(a, ctx_), log_connection_failure);
+    }
+  }
+}
+
+Worker::~Worker() {
+  io_.stop();
+  join();
+}
+
+void Worker::start(const sigset_t& blocked, std::function<void()> on_exit) {
+  // The new thread inherits the signal mask of this one at creation: block, create, restore.
+  sigset_t previous;
+  ::pthread_sigmask(SIG_BLOCK, &blocked, &previous);
+  thread_ = std::thread([this, on_exit = std::move(on_exit)] {
+    io_.run();  // returns once acceptors are closed and every connection has ended
+    if (ctx_.access_log) ctx_.access_log->flush();
+    on_exit();
+  });
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::switch_site(const std::shared_ptr<const Site>& site, std::latch& switched) {
+  asio::post(io_, [this, local = worker_local(site), &switched]() mutable {
+    ctx_.site = std::move(local);
+    switched.count_down();
+  });
+}
+
+void Worker::ping(std::atomic<std::size_t>& alive) {
+  asio::post(io_, [&alive] { ++alive; });
+}
+
+void Worker::stop_accepting(std::atomic<std::size_t>& open, std::latch& stopped) {
+  asio::post(io_, [this, &open, &stopped] {
+    for (auto& a : acceptors_) {
+      std::visit([this](auto& acceptor) { acceptor.stop(ctx_); }, a);
+    }
+    // Posted, so it runs after the sessions just spawned for queued connections have started
+    // and registered: drain() must see them.
+    asio::post(io_, [this, &open, &stopped] {
+      ctx_.registry.drain();
+      open += ctx_.registry.size();
+      stopped.count_down();
+    });
+  });
+}
+
+void Worker::close_all() {
+  asio::post(io_, [this] { ctx_.registry.close_all(); });
+}
+
+}  // namespace printerfacts

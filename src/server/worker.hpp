@@ -1,0 +1,74 @@
+// One worker: an event loop on a thread of its own, accepting on its own duplicate of every
+// listening socket and serving each connection it accepts for the connection's whole life.
+#pragma once
+
+#include <signal.h>
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <functional>
+#include <latch>
+#include <list>
+#include <memory>
+#include <thread>
+#include <variant>
+
+#include "config/options.hpp"
+#include "connections/executor.hpp"
+#include "connections/session_context.hpp"
+#include "listeners/listener_set.hpp"
+
+namespace printerfacts {
+
+template <class Protocol>
+struct Acceptor;
+
+/// Only its own thread touches its sockets and its SessionContext: every request from another
+/// thread (a reload, a shutdown step, a watchdog ping) is posted to its event loop, so nothing
+/// on the request path takes a lock.
+class Worker {
+ public:
+  /// Duplicates every listener of `listeners` (throws StartupError naming one that fails).
+  /// `sink` is where the access log goes (null: no access log); `metrics` may be null.
+  Worker(const Options& options, const ListenerSet& listeners, std::shared_ptr<const Site> site,
+         AccessLogSink* sink, WorkerMetrics* metrics);
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+  /// Stops the event loop, if still running, and joins the thread.
+  ~Worker();
+
+  /// Runs the event loop on a new thread, with `blocked` signals blocked in it, until the
+  /// acceptors are closed and every connection has ended; then calls `on_exit` there.
+  void start(const sigset_t& blocked, std::function<void()> on_exit);
+  void join();
+
+  /// Serves every request that starts from now on with `site`; counts `switched` down once it
+  /// does. A request in flight finishes with the site it started with.
+  void switch_site(const std::shared_ptr<const Site>& site, std::latch& switched);
+
+  /// Adds one to `alive` from its event loop: a loop that no longer answers adds nothing.
+  void ping(std::atomic<std::size_t>& alive);
+
+  /// Shutdown: serves what is queued in our own sockets' backlogs, closes the acceptors, wakes
+  /// the idle connections and marks the rest as draining; adds the connections still open to
+  /// `open` and counts `stopped` down.
+  void stop_accepting(std::atomic<std::size_t>& open, std::latch& stopped);
+
+  /// Past the shutdown deadline: closes every connection.
+  void close_all();
+
+ private:
+  boost::asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+  boost::asio::steady_timer::rebind_executor<Executor>::other sweeper_{io_};
+  SessionContext ctx_;
+  // A list: accept loops hold references to their acceptor, which must never move.
+  std::list<
+      std::variant<Acceptor<boost::asio::local::stream_protocol>, Acceptor<boost::asio::ip::tcp>>>
+      acceptors_;
+  std::thread thread_;
+};
+
+}  // namespace printerfacts
