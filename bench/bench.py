@@ -210,6 +210,9 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--requests", type=int, default=200000)
     ap.add_argument("--quick", action="store_true", help="fewer requests and repetitions (smoke test)")
+    ap.add_argument("--baseline", metavar="BIN",
+                    help="another printerfacts binary (an earlier commit's release build) measured in "
+                         "the same run, for a before/after ratio to nginx")
     args = ap.parse_args()
     if args.quick:
         args.reps, args.requests = 1, 20000
@@ -224,7 +227,7 @@ def main():
              "floor": "tcp:127.0.0.1:18006"}
         addr = {name: (u(name.replace("+", "_")) if kind == "unix" else t[name]) for name in t}
         listen = lambda a: f"unix:{a[5:]}" if a.startswith("unix:") else a[4:]
-        return {
+        made = {
             "printerfacts": lambda: Server("printerfacts", [BIN, "--threads", "1", "--access-log", "off",
                                                             "--listen", addr["printerfacts"]], addr["printerfacts"]),
             "printerfacts+log+metrics": lambda: Server(
@@ -237,6 +240,16 @@ def main():
             "hyper": lambda: Server("hyper", [os.path.join(peers, "hyper-peer"), addr["hyper"]], addr["hyper"]),
             "floor": lambda: Server("floor", [os.path.join(peers, "floor-peer"), addr["floor"]], addr["floor"]),
         }
+        if args.baseline:
+            b = {"baseline": u("baseline") if kind == "unix" else "tcp:127.0.0.1:18007",
+                 "baseline+log+metrics": u("baseline_log") if kind == "unix" else "tcp:127.0.0.1:18008"}
+            made["baseline"] = lambda: Server("baseline", [args.baseline, "--threads", "1", "--access-log", "off",
+                                                           "--listen", b["baseline"]], b["baseline"])
+            made["baseline+log+metrics"] = lambda: Server(
+                "baseline+log+metrics",
+                [args.baseline, "--threads", "1", "--listen", b["baseline+log+metrics"],
+                 "--metrics-listen", f"unix:{work}/metrics-baseline-{kind}.sock"], b["baseline+log+metrics"])
+        return made
 
     results = {"machine": {"cpus": os.cpu_count(), "kernel": platform.release(),
                            "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")},
@@ -280,6 +293,8 @@ def main():
             for s in running.values():
                 s.stop()
 
+    if args.baseline:
+        before_after(results)
     print("RSS idle (KiB):", results.get("rss_idle_kib"), flush=True)
     print("RssAnon idle (KiB):", results.get("rss_anon_idle_kib"), flush=True)
     results["threads2"] = two_threads(work, args)
@@ -291,6 +306,24 @@ def main():
     import report
     report.write(results, ROOT)
     shutil.rmtree(work, ignore_errors=True)
+
+
+def before_after(results):
+    """CPU per request of this build and of --baseline, each as a ratio to nginx's in the same
+    run (medians over the repetitions), per transport and concurrency."""
+    import statistics
+    med = {}
+    for r in results["runs"]:
+        if r["path"] == "/fact":
+            med.setdefault((r["server"], r["transport"], r["concurrency"]), []).append(r["cpu_us_per_req"])
+    med = {k: statistics.median(v) for k, v in med.items()}
+    print("== CPU per /fact request, ratio to nginx: this build vs --baseline ==", flush=True)
+    for (server, transport, c), nginx in sorted((k, v) for k, v in med.items() if k[0] == "nginx"):
+        for ours, base in (("printerfacts", "baseline"), ("printerfacts+log+metrics", "baseline+log+metrics")):
+            now, then = med.get((ours, transport, c)), med.get((base, transport, c))
+            if now and then:
+                print(f"{transport} c={c:<3} {ours:<26} {now / nginx:.3f}x nginx (baseline {then / nginx:.3f}x); "
+                      f"this/baseline {now / then:.3f}", flush=True)
 
 
 def two_threads(work, args):

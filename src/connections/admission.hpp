@@ -71,8 +71,7 @@ class Admission {
     std::string peer = describe_peer(s.native_handle());
     const auto executor = s.get_executor();
     boost::asio::co_spawn(
-        executor,
-        run_session<Protocol>(std::move(s), std::move(peer), ctx, metrics_listener_, listener_),
+        executor, run_session(std::move(s), std::move(peer), ctx, metrics_listener_, listener_),
         log_connection_failure);
   }
 

@@ -1,5 +1,6 @@
 // One HTTP/1.x connection: read a request, route it, write the response, repeat. Written once as
-// a template over the socket's protocol, so Unix-socket and TCP connections share every line.
+// a template over the connected socket, so Unix-socket and TCP connections (and the unit tests'
+// socket pairs) share every line.
 #pragma once
 
 #include <algorithm>
@@ -306,9 +307,9 @@ class RequestRecord {
 /// when `metrics_listener`), with the worker's current Site for each request, until the peer
 /// closes, a deadline passes, a response says "Connection: close", or shutdown closes it. Never
 /// throws for anything the peer sends. Each request takes the three steps above.
-template <class Protocol>
-Task<> run_session(Socket<Protocol> socket, std::string peer, SessionContext& ctx,
-                   bool metrics_listener, std::size_t listener) {
+template <class Stream>
+Task<> run_session(Stream socket, std::string peer, SessionContext& ctx, bool metrics_listener,
+                   std::size_t listener) {
   using namespace session;
   ConnectionRegistry::Entry entry(ctx.registry, [&socket](ConnectionRegistry::Stop how) {
     beast::error_code ignored;

@@ -32,7 +32,7 @@ class SessionTest : public ::testing::Test {
     ctx_.access_log.emplace(sink_, io_.get_executor(), AccessLog::Style{false, false});
     Socket<unix_stream> server(io_);
     asio::local::connect_pair(client_, server);
-    asio::co_spawn(io_, run_session<unix_stream>(std::move(server), "peer", ctx_, false, 0),
+    asio::co_spawn(io_, run_session(std::move(server), "peer", ctx_, false, 0),
                    [this](std::exception_ptr e) {
                      ended_ = true;
                      if (e) std::rethrow_exception(e);
@@ -97,17 +97,17 @@ class SessionTest : public ::testing::Test {
   Options options_;
   WorkerMetrics metrics_{1};
   Health health_;
-  SessionContext ctx_{options_,
-                      std::make_shared<const Site>(
+  SessionContext ctx_{.options = options_,
+                      .site = std::make_shared<const Site>(
                           Content{Facts::parse("The fact.\n", "test"), StaticFiles::embedded()},
                           PeerAllowList{}, nullptr, false, &health_),
-                      Random(1),
-                      std::nullopt,
-                      {},
-                      {},
-                      &metrics_,
-                      16,
-                      {}};
+                      .rng = Random(1),
+                      .access_log = std::nullopt,
+                      .registry = {},
+                      .date = {},
+                      .metrics = &metrics_,
+                      .connection_limit = 16,
+                      .blocks = {}};
   // After ctx_: destroyed first, with any coroutine frame still in it, while ctx_ is alive.
   asio::io_context io_;
   unix_stream::socket client_{io_};
@@ -217,6 +217,30 @@ TEST_F(SessionTest, ConnectionCloseLingersSoUnreadInputCausesNoReset) {
   EXPECT_EQ(receive_until_closed(), "eof");
   EXPECT_EQ(count(received_, "HTTP/1.1 200 OK\r\n"), 1u) << received_;
   EXPECT_NE(received_.find("The fact.\n"), std::string::npos);
+}
+
+TEST_F(SessionTest, AFileLargerThanTheSendBufferArrivesWholeAndTheConnectionGoesOn) {
+  // A 2 MiB file from --static-dir: more than the socket buffer holds, so the write-now path
+  // sends part of it and the rest streams from the descriptor while the client reads.
+  std::string content(2 << 20, '\0');
+  for (std::size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>('a' + i % 26);
+  std::ofstream(dir_ / "big.txt") << content;
+  ctx_.site = std::make_shared<const Site>(
+      Content{Facts::parse("The fact.\n", "test"), StaticFiles::directory(dir_.path())},
+      PeerAllowList{}, nullptr, false, &health_);
+  send(
+      "HEAD /static/big.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /static/big.txt HTTP/1.1\r\nHost: "
+      "x\r\n\r\nGET /fact HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string r =
+      receive([](const std::string& got) { return got.find("The fact.\n") != std::string::npos; });
+  const std::string length = "Content-Length: " + std::to_string(content.size()) + "\r\n";
+  ASSERT_EQ(count(r, length), 2u) << r.substr(0, 400);
+  const auto head_end = r.find("\r\n\r\n", r.find("\r\n\r\n") + 4) + 4;  // the GET's head
+  ASSERT_GE(r.size(), head_end + content.size());
+  EXPECT_TRUE(r.compare(head_end, content.size(), content) == 0) << "the file's bytes, in order";
+  EXPECT_EQ(r.compare(head_end + content.size(), 17, "HTTP/1.1 200 OK\r\n"), 0)
+      << "the next response follows the body at once";
+  EXPECT_EQ(metrics_.finished.get(), 3u);
 }
 
 }  // namespace
