@@ -15,6 +15,10 @@
 
 namespace printerfacts {
 
+/// The most header fields (trailer fields included) a request may carry, Envoy's default: more
+/// are refused with 431 while parsing.
+inline constexpr std::size_t kMaxHeaderFields = 100;
+
 /// True when a line of `head` after its first begins with a space or a tab: an obs-fold
 /// continuation (RFC 9112 §5.2), or whitespace between the request line and the first field
 /// (§2.2). Both are refused; see RequestParser::put_head.

@@ -62,14 +62,14 @@ bool wants_keep_alive(const Request& req) {
 
 // What a response takes from the request it answers.
 struct Answering {
-  unsigned version = 11;  ///< 1.0 to a 1.0 request, else 1.1 (every 1.x is compatible with it)
+  unsigned version = 11;  ///< the request's: 10 or 11, the only versions the parser accepts
   bool keep_alive = false;
   bool head_only = false;            ///< a HEAD request: the head only, with the length of the body
   ArenaAllocator<char> allocator{};  ///< the request's: its arena, while a connection serves it
 
   static Answering request(const Request& req) {
-    return {req.version() == 10 ? 10u : 11u, wants_keep_alive(req),
-            req.method() == http::verb::head, req.get_allocator()};
+    return {req.version(), wants_keep_alive(req), req.method() == http::verb::head,
+            req.get_allocator()};
   }
   // A refused request: the connection closes after the answer, whose framing the client
   // cannot be trusted to have understood otherwise.
@@ -246,20 +246,16 @@ bool chunked_last(const Request& req) {
 }  // namespace
 
 std::optional<http::status> check_request(const Request& req) {
-  // Only HTTP/1.x is spoken here. A request claiming HTTP/2 or later over this text framing is
-  // a confused client (or an h2 preface): 505, as RFC 9110 §15.6.6 offers. HTTP/1.2 and up
-  // would be answered as 1.1 (minor versions are compatible).
-  if (req.version() >= 20) return http::status::http_version_not_supported;
+  // Two limits are not checked here because no request that breaks them reaches a router:
+  // Beast's parser refuses every version but HTTP/1.0 and 1.1 (bad_version: 400, "HTTP/2.0" and
+  // the h2 preface included), and RequestParser refuses more than kMaxHeaderFields fields (431).
 
-  // One pass over the fields: the count, and the few that decide how the request is framed and
-  // addressed (a tree lookup per field would cost more than the whole pass).
-  std::size_t fields = 0, hosts = 0, lengths = 0, codings = 0;
+  // One pass over the fields: the few that decide how the request is framed and addressed (a
+  // tree lookup per field would cost more than the whole pass).
+  std::size_t hosts = 0, lengths = 0, codings = 0;
   std::string_view host, length;
   const Fields::value_type* expect = nullptr;
   for (const auto& f : req) {
-    // A bound on the number of fields, as Envoy (100) and h2o do; a large count of tiny fields
-    // is cheap to send and costly to store.
-    if (++fields > kMaxHeaderFields) return http::status::request_header_fields_too_large;
     switch (f.name()) {
       case http::field::host:
         ++hosts, host = f.value();

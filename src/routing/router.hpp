@@ -18,9 +18,6 @@ struct Content {
   StaticFiles static_files;
 };
 
-/// The most header fields a request may carry (Envoy's default).
-inline constexpr std::size_t kMaxHeaderFields = 100;
-
 /// Whether routing reads the request header field `f`: check_request, Router::route and the
 /// connection's 100-continue and keep-alive decisions look at no other. A connection's parser
 /// stores only these (the rest are still validated and counted, then dropped), so a request

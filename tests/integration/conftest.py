@@ -74,10 +74,23 @@ class Server:
         return re.findall(r"listening on (\S+)", self.stderr())
 
     def tcp_port(self):
-        for name in self.listening():
-            m = re.match(r"tcp:.*:(\d+)$", name)
-            if m:
-                return int(m.group(1))
+        """The port of the process's listening TCP socket (--listen tcp:...:0 picks one), found
+        the way `ss -ltnp` finds it: the socket inodes among its descriptors, looked up in the
+        kernel's table of listening sockets."""
+        inodes = set()
+        for fd in os.listdir(f"/proc/{self.proc.pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{self.proc.pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+        for table in ("tcp6", "tcp"):
+            with open(f"/proc/{self.proc.pid}/net/{table}") as f:
+                for line in list(f)[1:]:
+                    fields = line.split()
+                    if fields[3] == "0A" and fields[9] in inodes:  # state LISTEN
+                        return int(fields[1].rsplit(":", 1)[1], 16)
         raise AssertionError("no TCP listener: " + self.stderr())
 
     def signal(self, sig=signals.SIGTERM):

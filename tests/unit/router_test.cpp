@@ -113,13 +113,6 @@ TEST_F(RouterTest, EveryKindOfResponseSaysServerAndNosniffOnce) {
   }
 }
 
-TEST_F(RouterTest, AnyHttp1MinorVersionIsAnsweredAs11) {
-  // RFC 9110 §2.5: a server sends the highest minor version it conforms to.
-  const auto wire = testing::on_the_wire(get("/fact", http::verb::get, 12));
-  EXPECT_EQ(wire.bytes.substr(0, 9), "HTTP/1.1 ");
-  EXPECT_EQ(wire.message.version(), 11u);
-}
-
 TEST_F(RouterTest, ARefusedHeadRequestGetsNoBodyAndCloses) {
   Request req{http::verb::head, "/fact", 11};  // no Host
   const Response r = router_.route(req, rng_);
@@ -241,19 +234,6 @@ TEST_F(RouterTest, KeepAliveFollowsTheRequest) {
   EXPECT_TRUE(get("/fact").keep_alive());
   extra_ = {{http::field::connection, "close"}};
   EXPECT_FALSE(get("/fact").keep_alive());
-}
-
-TEST_F(RouterTest, VersionsAboveOneAre505) {
-  Request req{http::verb::get, "/fact", 20};
-  req.set(http::field::host, "x");
-  EXPECT_EQ(router_.route(req, rng_).status(), 505u);
-}
-
-TEST_F(RouterTest, TooManyHeaderFieldsAre431) {
-  Request req{http::verb::get, "/fact", 11};
-  req.set(http::field::host, "x");
-  for (std::size_t i = 0; i < kMaxHeaderFields; ++i) req.insert("X-" + std::to_string(i), "1");
-  EXPECT_EQ(router_.route(req, rng_).status(), 431u);
 }
 
 TEST_F(RouterTest, ConnectionOptionsSpanFieldLines) {

@@ -180,6 +180,20 @@ TEST_F(SessionTest, TooManyHeaderBytesAre431) {
   EXPECT_EQ(access_log().find(" 431 ") != std::string::npos, true) << access_log();
 }
 
+TEST_F(SessionTest, ARequestLineOfAnotherVersionIs400BeforeRouting) {
+  // Beast's parser takes HTTP/1.0 and 1.1 only; the router never sees another version.
+  send("GET /fact HTTP/2.0\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(receive_responses(1).rfind("HTTP/1.1 400 ", 0), 0u) << received_;
+  EXPECT_EQ(receive_until_closed(), "eof");
+}
+
+TEST_F(SessionTest, MoreThanAHundredFieldsAre431EvenWhenSmall) {
+  std::string req = "GET /fact HTTP/1.1\r\nHost: x\r\n";
+  for (std::size_t i = 0; i < kMaxHeaderFields; ++i) req += "a: b\r\n";  // 101 with Host
+  send(req + "\r\n");
+  EXPECT_EQ(receive_responses(1).rfind("HTTP/1.1 431 ", 0), 0u) << received_;
+}
+
 TEST_F(SessionTest, DrainingClosesAnIdleKeepAliveConnection) {
   send("GET /fact HTTP/1.1\r\nHost: x\r\n\r\n");
   receive_responses(1);
