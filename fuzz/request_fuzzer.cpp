@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "connections/request_identity.hpp"
 #include "connections/request_parser.hpp"
 #include "routing/router.hpp"
 
@@ -49,9 +50,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (used == 0) return 0;
       continue;
     }
+    // What the connection learns of a request: whatever the fields hold, a client address
+    // comes out as an address or not at all, an ID as [A-Za-z0-9._-] or not at all.
+    for (const auto header :
+         {ClientHeader::x_forwarded_for, ClientHeader::x_real_ip, ClientHeader::forwarded}) {
+      InlineText<46> client;
+      if (forwarded_client(parser->get(), header, client) &&
+          client.view().find_first_not_of("0123456789abcdef.:") != std::string_view::npos) {
+        __builtin_trap();
+      }
+    }
+    if (const auto it = parser->get().find("traceparent"); it != parser->get().end()) {
+      if (trace_id_of(it->value()).find_first_not_of("0123456789abcdef") != std::string_view::npos)
+        __builtin_trap();
+    }
     Response res = router.route(parser->get(), rng);
     std::string head;
-    res.render_head("Sat, 28 Nov 2026 00:00:00 GMT", head);
+    res.render_head("Sat, 28 Nov 2026 00:00:00 GMT", "0123456789abcdef0123456789abcdef", head);
     // Whatever was asked, the head is well formed: one status line, CRLF-terminated fields.
     if (head.rfind("HTTP/1.", 0) != 0 || head.size() < 4 ||
         head.compare(head.size() - 4, 4, "\r\n\r\n") != 0) {

@@ -12,6 +12,7 @@ let
   # The proxy's group when the module's nginx (or another) runs; otherwise root's, so that until
   # a group is chosen only root may connect (mode 0660, owner root).
   nginxOn = config.services.nginx.enable || cfg.domain != null;
+  trustFlags = lib.optionals nginxOn [ "--trust-forwarded" "uid:${config.services.nginx.user}" ];
 
   hardening = {
     # No package creates a user on NixOS: this one exists only while the service runs.
@@ -159,7 +160,9 @@ in
         Type = "notify";
         NotifyAccess = "main";
         WatchdogSec = "30s";
-        ExecStart = "${cfg.package}/bin/printerfacts ${escapeShellArgs cfg.extraFlags}";
+        # The client nginx forwards (X-Forwarded-For, which recommendedProxySettings sets) is
+        # believed from nginx's user alone; from any other peer the header is ignored.
+        ExecStart = "${cfg.package}/bin/printerfacts ${escapeShellArgs (trustFlags ++ cfg.extraFlags)}";
         # SIGHUP re-reads --facts-file and --static-dir in place (RELOADING=1, then READY=1).
         ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
         Restart = "on-failure";
@@ -173,6 +176,11 @@ in
     services.nginx = mkIf (cfg.domain != null) {
       enable = true;
       recommendedProxySettings = true;
+      # The request ID printerfacts echoes and logs ("rid="), in nginx's log too.
+      commonHttpConfig = ''
+        log_format printerfacts_rid '$remote_addr - $remote_user [$time_local] "$request" '
+                                    '$status $body_bytes_sent rid=$request_id';
+      '';
       upstreams.printerfacts = {
         servers."unix:${cfg.socketPath}" = { };
         # Idle upstream connections close on nginx's side first: below printerfacts'
@@ -192,6 +200,8 @@ in
           extraConfig = ''
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            proxy_set_header X-Request-ID $request_id;
+            access_log /var/log/nginx/printerfacts.access.log printerfacts_rid;
             proxy_next_upstream error timeout http_502 http_503;
           '';
         };

@@ -144,6 +144,15 @@ CommandLine parse_command_line(int argc, const char* const* argv, const GetEnv& 
          "--allow-gid", o.allow_gid,
          "only Unix-socket peers with this primary group (name or GID) may talk; repeatable")
       ->type_name("GROUP");
+  app.add_option("--trust-forwarded", o.trust_forwarded,
+                 "believe the client header of peers matching uid:USER, gid:GROUP (Unix socket) "
+                 "or tcp:CIDR; repeatable")
+      ->type_name("PEER");
+  app.add_option("--client-header", o.client_header,
+                 "the header trusted peers name the client in: X-Forwarded-For, X-Real-IP or "
+                 "Forwarded")
+      ->type_name("NAME")
+      ->capture_default_str();
   app.add_option("--log-format", log_format, "access log and diagnostics as text or JSON lines")
       ->capture_default_str()
       ->check(CLI::IsMember({"text", "json"}));

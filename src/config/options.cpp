@@ -66,6 +66,13 @@ ResolvedIds validate(const Options& o) {
   if (o.metrics_socket_group) ids.metrics_socket_group = resolve_group(*o.metrics_socket_group);
   for (const auto& u : o.allow_uid) ids.allow_uids.push_back(resolve_user(u));
   for (const auto& g : o.allow_gid) ids.allow_gids.push_back(resolve_group(g));
+  ids.trusted = resolve_trusted_proxies(o.trust_forwarded);
+  const auto header = parse_client_header(o.client_header);
+  if (!header) {
+    throw StartupError("--client-header " + o.client_header +
+                       ": must be X-Forwarded-For, X-Real-IP or Forwarded");
+  }
+  ids.client_header = *header;
   return ids;
 }
 
@@ -108,6 +115,8 @@ std::vector<std::string> restart_only_changes(const Options& running, const Opti
   rest.log_level = running.log_level;
   rest.allow_uid = running.allow_uid;
   rest.allow_gid = running.allow_gid;
+  rest.trust_forwarded = running.trust_forwarded;
+  rest.client_header = running.client_header;
   rest.config_file = running.config_file;
   if (changed.empty() && !(rest == running)) changed.emplace_back("(an unlisted setting)");
   return changed;

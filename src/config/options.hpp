@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/duration.hpp"
+#include "config/trusted_proxies.hpp"
 #include "listeners/listen_address.hpp"
 
 namespace printerfacts {
@@ -83,6 +84,15 @@ struct Options {
   std::vector<std::string> allow_uid;
   std::vector<std::string> allow_gid;
 
+  // Peers whose forwarded-client header is believed: "uid:USER" or "gid:GROUP" (names or
+  // numbers) match a Unix-socket peer's SO_PEERCRED, "tcp:CIDR" a TCP peer's address. From any
+  // other peer the header is ignored, and counted. Default: none (the client is never taken
+  // from a header; every member of the socket's group could otherwise claim any address).
+  std::vector<std::string> trust_forwarded;
+  // The header a trusted proxy names the client in: X-Forwarded-For (its rightmost entry, the
+  // one the proxy appended), X-Real-IP, or Forwarded (RFC 7239). Default: X-Forwarded-For.
+  std::string client_header = "X-Forwarded-For";
+
   // One line per request on stdout. Default: on.
   bool access_log = true;
   // Access log and diagnostics as text or one JSON object per line. Default: text.
@@ -105,18 +115,20 @@ struct Options {
 };
 
 /// The settings a reload (SIGHUP) applies to the running process: --facts-file, --static-dir,
-/// --log-level, --allow-uid and --allow-gid. Every other setting needs a restart.
-/// Returns the flags (without "--") whose value differs between `running` and `reread` among
-/// those a reload cannot apply, in the order --help lists them.
+/// --log-level, --allow-uid, --allow-gid, --trust-forwarded and --client-header. Every other
+/// setting needs a restart. Returns the flags (without "--") whose value differs between `running`
+/// and `reread` among those a reload cannot apply, in the order --help lists them.
 std::vector<std::string> restart_only_changes(const Options& running, const Options& reread);
 
 /// The user and group names of a valid configuration, resolved to IDs: once, by validate(), so
 /// that what was checked is what is used.
 struct ResolvedIds {
-  std::optional<gid_t> socket_group;          ///< --socket-group
-  std::optional<gid_t> metrics_socket_group;  ///< --metrics-socket-group
-  std::vector<uid_t> allow_uids;              ///< --allow-uid
-  std::vector<gid_t> allow_gids;              ///< --allow-gid
+  std::optional<gid_t> socket_group;                           ///< --socket-group
+  std::optional<gid_t> metrics_socket_group;                   ///< --metrics-socket-group
+  std::vector<uid_t> allow_uids;                               ///< --allow-uid
+  std::vector<gid_t> allow_gids;                               ///< --allow-gid
+  TrustedProxies trusted;                                      ///< --trust-forwarded
+  ClientHeader client_header = ClientHeader::x_forwarded_for;  ///< --client-header
 };
 
 /// Checks ranges and combinations and resolves user and group names; throws StartupError

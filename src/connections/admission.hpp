@@ -48,14 +48,15 @@ class Admission {
 
   template <class Protocol>
   void admit(Socket<Protocol> s, SessionContext& ctx) {
+    // Who the peer is comes from the kernel (SO_PEERCRED, fixed at connect(); the TCP address),
+    // never from anything the peer sends: a refused peer is closed before a byte of it is read.
+    Peer peer = identify_peer(s.native_handle());
     if constexpr (std::is_same_v<Protocol, boost::asio::ip::tcp>) {
       boost::system::error_code ignored;
       s.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
     } else {
-      // Peer credentials come from the kernel (SO_PEERCRED, fixed at connect()), never from
-      // anything the peer sends: a refused peer is closed before a byte of it is read.
-      if (!ctx.site->peers.allows(s.native_handle())) {
-        refused_.warn("refused {}: peer credentials not allowed", describe_peer(s.native_handle()));
+      if (!ctx.site->peers.allows(peer)) {
+        refused_.warn("refused {}: peer credentials not allowed", peer.description);
         if (ctx.metrics) ctx.metrics->rejected[listener_].add();
         return;  // the socket closes as it goes out of scope, unread
       }
@@ -68,7 +69,6 @@ class Admission {
       return;
     }
     if (ctx.metrics) ctx.metrics->accepted[listener_].add();
-    std::string peer = describe_peer(s.native_handle());
     const auto executor = s.get_executor();
     boost::asio::co_spawn(
         executor, run_session(std::move(s), std::move(peer), ctx, metrics_listener_, listener_),

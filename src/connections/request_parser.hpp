@@ -10,6 +10,7 @@
 #include <string_view>
 #include <tuple>
 
+#include "connections/request_identity.hpp"
 #include "routing/router.hpp"
 #include "util/arena.hpp"
 
@@ -69,8 +70,8 @@ class RequestParser final : public http::request_parser<DiscardedBody, ArenaAllo
  private:
   // Beast has checked the field's name and value by now and acted on the framing fields
   // (Content-Length, Transfer-Encoding, Connection, Upgrade). Storing a field costs a copy and
-  // a tree insertion; routing reads six kinds, so the others (User-Agent, Accept, cookies, the
-  // proxy's X-Forwarded-*) are only counted.
+  // a tree insertion; routing reads six kinds and the connection five (identity_field), so the
+  // others (User-Agent, Accept, cookies) are only counted.
   void on_field_impl(http::field name, boost::beast::string_view name_string,
                      boost::beast::string_view value, boost::beast::error_code& ec) override {
     // A bound on the number of fields, as Envoy (100) and h2o do: many tiny fields are cheap to
@@ -84,7 +85,8 @@ class RequestParser final : public http::request_parser<DiscardedBody, ArenaAllo
     // §6.5.1 forbids merging them into the header section, and a trailer named Host or
     // Transfer-Encoding must not change how the request is addressed or framed.
     if (is_header_done()) return;
-    if (reads_field(name)) get().insert(name, name_string, value);
+    if (reads_field(name) || identity_field(name, name_string))
+      get().insert(name, name_string, value);
   }
 
   // Called for every chunk-size line. For the last chunk (size 0) it is called just before

@@ -15,6 +15,8 @@
 #include <tuple>
 
 #include "connections/executor.hpp"
+#include "connections/peer.hpp"
+#include "connections/request_identity.hpp"
 #include "connections/request_parser.hpp"
 #include "connections/session_context.hpp"
 #include "routing/response.hpp"
@@ -206,8 +208,9 @@ inline std::array<asio::const_buffer, 2> head_and_body(const Response& res,
 /// response almost always fits. True when that finished the job (all written, or the write
 /// failed); false when the rest, or a file's body, must be waited for (send_rest).
 template <class Stream>
-bool send_now(Stream& socket, Response& res, std::string_view date, std::string& head, Sent& sent) {
-  res.render_head(date, head);
+bool send_now(Stream& socket, Response& res, std::string_view date, std::string_view request_id,
+              std::string& head, Sent& sent) {
+  res.render_head(date, request_id, head);
   const auto buffers = head_and_body(res, head);
   sent.written = socket.write_some(buffers, sent.ec);
   if (sent.ec == asio::error::would_block) sent.ec = {};
@@ -248,7 +251,7 @@ class RequestRecord {
  public:
   using Clock = std::chrono::steady_clock;
 
-  RequestRecord(SessionContext& ctx, std::string_view peer, const RequestParser& parser)
+  RequestRecord(SessionContext& ctx, const Peer& peer, const RequestParser& parser)
       : metrics_(ctx.metrics),
         access_log_(ctx.access_log ? &*ctx.access_log : nullptr),
         peer_(peer),
@@ -259,6 +262,30 @@ class RequestRecord {
   }
   RequestRecord(const RequestRecord&) = delete;
   RequestRecord& operator=(const RequestRecord&) = delete;
+
+  /// Learns what the request says about itself, once it has been read (its head may be
+  /// missing: then only an ID is made up). The client is taken from the proxy header only when
+  /// the peer is one `site` trusts; from anyone else the header is ignored and counted.
+  void identify(const Site& site, Random& rng) {
+    if (parser_.is_header_done()) {
+      const auto& req = parser_.get();
+      if (const auto it = req.find("X-Request-Id");
+          it != req.end() && valid_request_id(it->value()))
+        request_id_.assign(it->value());
+      if (const auto it = req.find("traceparent"); it != req.end())
+        trace_id_.assign(trace_id_of(it->value()));
+      const Forwarding& forwarding = site.forwarding;
+      if (!forwarding.trusted.empty() && trusts(forwarding.trusted, peer_)) {
+        forwarded_client(req, forwarding.header, client_);
+      } else if (metrics_ && carries_client_header(req, forwarding.header)) {
+        metrics_->forwarded_ignored.add();
+      }
+    }
+    if (request_id_.empty()) generate_request_id(rng, request_id_);
+  }
+
+  /// The ID the response echoes and the log records.
+  std::string_view request_id() const { return request_id_.view(); }
 
   /// The request was answered with `response` (fully or not: `written` bytes reached the socket).
   void answered(const Response& response, std::size_t written) {
@@ -282,8 +309,11 @@ class RequestRecord {
       }
     }
     if (access_log_ && (answered_ || have_head)) {
+      // The client, ID and trace ID are validated (addresses, [A-Za-z0-9._-], hex): they are
+      // written as they are; the method and target are escaped.
       access_log_->record(AccessRecord{
-          peer_, have_head ? std::string_view(req.method_string()) : std::string_view("-"),
+          peer_.description, client_.view(), request_id_.view(), trace_id_.view(),
+          have_head ? std::string_view(req.method_string()) : std::string_view("-"),
           have_head ? std::string_view(req.target()) : std::string_view("-"),
           have_head ? req.version() : 11u, answered_ ? status_ : 499u, written_, took});
     }
@@ -292,8 +322,11 @@ class RequestRecord {
  private:
   WorkerMetrics* metrics_;
   AccessLog* access_log_;
-  std::string_view peer_;
+  const Peer& peer_;
   const RequestParser& parser_;
+  InlineText<kMaxRequestIdLength> request_id_;
+  InlineText<46> client_;
+  InlineText<32> trace_id_;
   Clock::time_point started_;
   bool answered_ = false;
   Route route_ = Route::bad_request;
@@ -308,7 +341,7 @@ class RequestRecord {
 /// closes, a deadline passes, a response says "Connection: close", or shutdown closes it. Never
 /// throws for anything the peer sends. Each request takes the three steps above.
 template <class Stream>
-Task<> run_session(Stream socket, std::string peer, SessionContext& ctx, bool metrics_listener,
+Task<> run_session(Stream socket, Peer peer, SessionContext& ctx, bool metrics_listener,
                    std::size_t listener) {
   using namespace session;
   ConnectionRegistry::Entry entry(ctx.registry, [&socket](ConnectionRegistry::Stop how) {
@@ -375,6 +408,7 @@ Task<> run_session(Stream socket, std::string peer, SessionContext& ctx, bool me
       // Step 2: read it.
       std::optional<Incoming> parsed = parse_buffered(buffer, parser);
       const Incoming incoming = parsed ? *parsed : co_await read_request(socket, buffer, parser);
+      record.identify(*site, ctx.rng);
       if (incoming.abandoned) break;
       // Built in place (no move-assignment of the message variant on every request).
       Response res =
@@ -387,7 +421,7 @@ Task<> run_session(Stream socket, std::string peer, SessionContext& ctx, bool me
       entry.expires_after(opts.send_timeout);
       const std::string_view date = ctx.date.now();
       Sent sent;
-      if (!send_now(socket, res, date, head, sent))
+      if (!send_now(socket, res, date, record.request_id(), head, sent))
         sent = co_await send_rest(socket, res, head, sent);
       record.answered(res, sent.written);
       if (sent.ec) break;

@@ -9,13 +9,11 @@ namespace printerfacts {
 // Defence in depth: if the socket's mode or group is ever misconfigured, a peer whose kernel-
 // recorded credentials (SO_PEERCRED, fixed at connect(), unforgeable) match neither list is
 // still turned away, before we parse a single byte it sent.
-bool PeerAllowList::allows(int fd) const {
+bool PeerAllowList::allows(const Peer& peer) const {
   if (uids.empty() && gids.empty()) return true;
-  ucred cred{};
-  socklen_t len = sizeof cred;
-  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return false;
-  return std::find(uids.begin(), uids.end(), cred.uid) != uids.end() ||
-         std::find(gids.begin(), gids.end(), cred.gid) != gids.end();
+  if (peer.kind != Peer::Kind::unix_socket) return false;
+  return std::find(uids.begin(), uids.end(), peer.uid) != uids.end() ||
+         std::find(gids.begin(), gids.end(), peer.gid) != gids.end();
 }
 
 Content load_content(const Options& options) {
@@ -26,15 +24,16 @@ Content load_content(const Options& options) {
 
 std::shared_ptr<const Site> Site::load(const Options& options, const ResolvedIds& ids,
                                        const MetricsSource* metrics, const Health* health) {
-  return std::make_shared<const Site>(load_content(options),
-                                      PeerAllowList{ids.allow_uids, ids.allow_gids}, metrics,
-                                      options.metrics_on_main, health);
+  return std::make_shared<const Site>(
+      load_content(options), PeerAllowList{ids.allow_uids, ids.allow_gids}, metrics,
+      options.metrics_on_main, health, Forwarding{ids.trusted, ids.client_header});
 }
 
 Site::Site(Content site_content, PeerAllowList allowed, const MetricsSource* metrics,
-           bool metrics_on_main, const Health* health)
+           bool metrics_on_main, const Health* health, Forwarding forwarded)
     : content(std::move(site_content)),
       peers(std::move(allowed)),
+      forwarding(std::move(forwarded)),
       app_(this->content, metrics_on_main ? metrics : nullptr, true, health),
       metrics_(this->content, metrics, false, health) {}
 

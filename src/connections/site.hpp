@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/options.hpp"
+#include "connections/peer.hpp"
 #include "routing/router.hpp"
 
 namespace printerfacts {
@@ -18,9 +19,15 @@ struct PeerAllowList {
   std::vector<uid_t> uids;
   std::vector<gid_t> gids;
 
-  /// True when both lists are empty, or the peer of the connected Unix socket `fd` runs as a
-  /// listed user or with a listed primary group.
-  bool allows(int fd) const;
+  /// True when both lists are empty, or the Unix-socket `peer` runs as a listed user or with a
+  /// listed primary group.
+  bool allows(const Peer& peer) const;
+};
+
+/// Whom the client is learned from, and by which header (--trust-forwarded, --client-header).
+struct Forwarding {
+  TrustedProxies trusted;  ///< empty: nobody, the client is never taken from a header
+  ClientHeader header = ClientHeader::x_forwarded_for;
 };
 
 /// The content --facts-file and --static-dir name (or the embedded ones). Throws StartupError
@@ -38,7 +45,7 @@ class Site {
                                           const MetricsSource* metrics, const Health* health);
 
   Site(Content content, PeerAllowList peers, const MetricsSource* metrics, bool metrics_on_main,
-       const Health* health);
+       const Health* health, Forwarding forwarding = {});
   Site(const Site&) = delete;
   Site& operator=(const Site&) = delete;
 
@@ -47,6 +54,7 @@ class Site {
 
   const Content content;
   const PeerAllowList peers;
+  const Forwarding forwarding;
 
  private:
   const Router app_;

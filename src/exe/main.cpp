@@ -110,9 +110,9 @@ int run(int argc, const char* const* argv, const Options& options) {
     metrics->stale_sockets_removed(listeners.stale_sockets_replaced());
   }
   const MetricsSource* source = metrics ? &*metrics : nullptr;
-  auto site = std::make_shared<const Site>(std::move(content),
-                                           PeerAllowList{ids.allow_uids, ids.allow_gids}, source,
-                                           options.metrics_on_main, &health);
+  auto site = std::make_shared<const Site>(
+      std::move(content), PeerAllowList{ids.allow_uids, ids.allow_gids}, source,
+      options.metrics_on_main, &health, Forwarding{ids.trusted, ids.client_header});
   Server server(options, std::move(listeners), metrics ? &*metrics : nullptr, health,
                 std::move(site), reloader(argc, argv, options, source, &health));
   return server.run();

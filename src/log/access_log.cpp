@@ -44,21 +44,27 @@ void AccessLog::record(const AccessRecord& r) {
                            static_cast<char>('0' + r.version % 10)};
   // The longest line these fields can make: fixed text and numbers, plus every escaped byte
   // at its longest.
-  const std::size_t worst =
-      192 + sizeof time_prefix_ + 6 * (r.peer.size() + r.method.size() + r.target.size());
+  const std::size_t worst = 256 + sizeof time_prefix_ +
+                            6 * (r.peer.size() + r.client.size() + r.request_id.size() +
+                                 r.trace_id.size() + r.method.size() + r.target.size());
   const std::size_t start = buffer_.size();
   buffer_.resize(start + worst);
   LineWriter w(buffer_.data() + start, buffer_.data() + buffer_.size());
   if (style_.json) {
-    // {"time":"...","peer":"unix:pid=1,uid=0,gid=0","method":"GET","target":"/fact",
-    //  "version":"1.1","status":200,"bytes":85,"duration_ms":0.042}
+    // {"time":"...","peer":"unix:pid=1,uid=0,gid=0","client":"192.0.2.7","request_id":"...",
+    //  "trace_id":"...","method":"GET","target":"/fact","version":"1.1","status":200,
+    //  "bytes":85,"duration_ms":0.042}  (client and trace_id only when known)
     w << '{';
     if (style_.timestamps) {
       w << "\"time\":\"" << time_prefix_;
       w.digits3(millis) << "Z\",";
     }
     w << "\"peer\":\"";
-    w.json_escaped(r.peer) << "\",\"method\":\"";
+    w.json_escaped(r.peer) << '"';
+    if (!r.client.empty()) w << ",\"client\":\"" << r.client << '"';
+    if (!r.request_id.empty()) w << ",\"request_id\":\"" << r.request_id << '"';
+    if (!r.trace_id.empty()) w << ",\"trace_id\":\"" << r.trace_id << '"';
+    w << ",\"method\":\"";
     w.json_escaped(r.method) << "\",\"target\":\"";
     w.json_escaped(r.target) << "\",\"version\":\"" << std::string_view(version, 3)
                              << "\",\"status\":";
@@ -66,17 +72,22 @@ void AccessLog::record(const AccessRecord& r) {
     w.number(r.bytes) << ",\"duration_ms\":";
     w.thousandths(us) << "}\n";
   } else {
-    // 2026-11-28T04:15:17.123Z unix:pid=1,uid=0,gid=0 "GET /fact HTTP/1.1" 200 85 0.042ms
+    // 2026-11-28T04:15:17.123Z unix:pid=1,uid=0,gid=0 client=192.0.2.7 "GET /fact HTTP/1.1"
+    //   200 85 0.042ms rid=5f0c...  (client= only when known)
     if (style_.timestamps) {
       w << time_prefix_;
       w.digits3(millis) << "Z ";
     }
-    w << r.peer << " \"";
+    w << r.peer;
+    if (!r.client.empty()) w << " client=" << r.client;
+    w << " \"";
     w.log_escaped(r.method) << ' ';
     w.log_escaped(r.target) << " HTTP/" << std::string_view(version, 3) << "\" ";
     w.number(r.status) << ' ';
     w.number(r.bytes) << ' ';
-    w.thousandths(us) << "ms\n";
+    w.thousandths(us) << "ms";
+    if (!r.request_id.empty()) w << " rid=" << r.request_id;
+    w << '\n';
   }
   buffer_.resize(static_cast<std::size_t>(w.end() - buffer_.data()));
   if (buffer_.size() >= 32 * 1024) {

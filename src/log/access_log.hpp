@@ -26,6 +26,9 @@ class AccessLogSink {
 /// What one request leaves in the log.
 struct AccessRecord {
   std::string_view peer;
+  std::string_view client;      ///< what a trusted proxy forwarded; empty: none, or not trusted
+  std::string_view request_id;  ///< taken from X-Request-Id, or generated
+  std::string_view trace_id;    ///< of a valid traceparent; JSON only
   std::string_view method;
   std::string_view target;
   unsigned version = 11;

@@ -125,12 +125,20 @@ std::string Metrics::render() const {
     duration.metric.push_back(std::move(metric));
   }
 
-  std::uint64_t started = 0, finished = 0, bytes = 0;
+  std::uint64_t started = 0, finished = 0, bytes = 0, ignored = 0;
   for (const auto& w : workers_) {
     started += w->started.get();
     finished += w->finished.get();
     bytes += w->bytes_sent.get();
+    ignored += w->forwarded_ignored.get();
   }
+  MetricFamily forwarded_ignored{
+      "printerfacts_forwarded_headers_ignored_total",
+      "Requests whose client header (--client-header) was ignored because their peer is not "
+      "trusted to send one (--trust-forwarded).",
+      MetricType::Counter,
+      {ClientMetric{}}};
+  forwarded_ignored.metric[0].counter.value = static_cast<double>(ignored);
   MetricFamily in_flight{
       "printerfacts_http_requests_in_flight",
       "Requests whose first byte has arrived and whose response is not yet written.",
@@ -174,7 +182,8 @@ std::string Metrics::render() const {
     rejected.metric.push_back(std::move(metric));
   }
 
-  for (auto* f : {&requests, &duration, &in_flight, &sent, &accepted, &open, &rejected}) {
+  for (auto* f :
+       {&requests, &duration, &in_flight, &sent, &accepted, &open, &rejected, &forwarded_ignored}) {
     families.push_back(std::move(*f));
   }
   for (auto& f : collect_process_metrics()) families.push_back(std::move(f));

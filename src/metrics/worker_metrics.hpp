@@ -60,6 +60,7 @@ struct alignas(64) WorkerMetrics {
   LocalCounter started;
   LocalCounter finished;
   LocalCounter bytes_sent;
+  LocalCounter forwarded_ignored;  ///< a client header from a peer not trusted to send one
   std::unique_ptr<LocalCounter[]> accepted;  ///< per listener
   std::unique_ptr<LocalCounter[]> closed;    ///< per listener
   std::unique_ptr<LocalCounter[]> rejected;  ///< per listener: peer credentials not allowed

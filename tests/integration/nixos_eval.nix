@@ -18,7 +18,9 @@ let
       systemd.services = mkOption { type = types.attrsOf types.anything; default = { }; };
       services.nginx = {
         enable = mkOption { type = types.bool; default = false; };
+        user = mkOption { type = types.str; default = "nginx"; };
         group = mkOption { type = types.str; default = "nginx"; };
+        commonHttpConfig = mkOption { type = types.lines; default = ""; };
         recommendedProxySettings = mkOption { type = types.bool; default = false; };
         upstreams = mkOption { type = types.attrsOf types.anything; default = { }; };
         virtualHosts = mkOption { type = types.attrsOf types.anything; default = { }; };
@@ -37,7 +39,7 @@ let
     in {
       sockets = c.systemd.sockets;
       services = c.systemd.services;
-      nginx = { inherit (c.services.nginx) enable upstreams virtualHosts; };
+      nginx = { inherit (c.services.nginx) enable upstreams virtualHosts commonHttpConfig; };
       socketPath = c.services.printerfacts.socketPath;
       socketGroup = c.services.printerfacts.socketGroup;
       warnings = c.warnings;

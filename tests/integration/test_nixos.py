@@ -79,6 +79,8 @@ def test_without_nginx_only_root_may_connect_and_with_it_nginx_may(evaluated):
     assert with_nginx["socketGroup"] == "nginx"
     assert with_nginx["sockets"]["printerfacts"]["socketConfig"]["SocketGroup"] == "nginx"
     assert with_nginx["nginx"]["enable"] is True
+    assert "--trust-forwarded uid:nginx" in with_nginx["services"]["printerfacts"]["serviceConfig"]["ExecStart"]
+    assert "--trust-forwarded" not in evaluated["plain"]["services"]["printerfacts"]["serviceConfig"]["ExecStart"]
 
 
 def test_metrics_acme_and_extra_flags(evaluated):
@@ -91,7 +93,9 @@ def test_metrics_acme_and_extra_flags(evaluated):
     service = c["services"]["printerfacts"]
     assert service["wants"] == ["printerfacts-metrics.socket"]
     assert service["after"] == ["printerfacts.socket", "printerfacts-metrics.socket"]
-    assert service["serviceConfig"]["ExecStart"].endswith("/bin/printerfacts --threads 2 --log-format json")
+    # nginx's user alone is trusted to say who the client is, then the operator's flags.
+    assert service["serviceConfig"]["ExecStart"].endswith(
+        "/bin/printerfacts --trust-forwarded uid:nginx --threads 2 --log-format json")
     upstreams = c["nginx"]["upstreams"]
     assert upstreams["printerfacts"]["servers"] == {"unix:/run/printerfacts/http.sock": {}}
     # nginx must close idle upstream connections before printerfacts' 60 s --idle-timeout does.
@@ -104,6 +108,11 @@ def test_metrics_acme_and_extra_flags(evaluated):
     assert proxy["proxyPass"] == "http://printerfacts"
     assert "proxy_http_version 1.1;" in proxy["extraConfig"]
     assert 'proxy_set_header Connection "";' in proxy["extraConfig"]
+    # One request ID in both logs: nginx's, passed on, and in a log_format nginx writes.
+    assert "proxy_set_header X-Request-ID $request_id;" in proxy["extraConfig"]
+    assert "access_log /var/log/nginx/printerfacts.access.log printerfacts_rid;" in proxy["extraConfig"]
+    assert "log_format printerfacts_rid" in c["nginx"]["commonHttpConfig"]
+    assert "rid=$request_id" in c["nginx"]["commonHttpConfig"]
     local = c["nginx"]["virtualHosts"]["printerfacts-metrics"]
     assert local["listen"] == [{"addr": "127.0.0.1", "port": 9113}]
 

@@ -20,7 +20,9 @@ def test_json_logs_parse_and_carry_every_field(start, workdir):
     assert lines[0]["target"] == "/fact?q=%22x%22"
     assert lines[0]["status"] == 200
     assert lines[0]["peer"] == f"unix:pid={os.getpid()},uid={os.getuid()},gid={os.getgid()}"
-    assert set(lines[0]) == {"time", "peer", "method", "target", "version", "status", "bytes", "duration_ms"}
+    assert set(lines[0]) == {"time", "peer", "request_id", "method", "target", "version", "status",
+                             "bytes", "duration_ms"}
+    assert re.fullmatch(r"[0-9a-f]{32}", lines[0]["request_id"])
     for line in server.stderr().splitlines():
         record = json.loads(line)
         assert {"time", "level", "message"} <= set(record)

@@ -201,7 +201,7 @@ def test_access_log_has_peer_credentials_and_request(start, workdir):
     server.stop()
     line = [l for l in server.stdout().splitlines() if "/fact" in l][0]
     m = re.match(r'^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) unix:pid=(\d+),uid=(\d+),gid=(\d+) '
-                 r'"GET /fact\?%22quoted HTTP/1\.1" 200 (\d+) ([\d.]+)ms$', line)
+                 r'"GET /fact\?%22quoted HTTP/1\.1" 200 (\d+) ([\d.]+)ms rid=([0-9a-f]{32})$', line)
     assert m, line
     assert int(m.group(2)) == os.getpid()
     assert int(m.group(3)) == os.getuid()

@@ -25,14 +25,15 @@ Parsed parse(RequestParser& parser, const std::string& raw) {
   return p;
 }
 
-TEST(RequestParserTest, KeepsTheFieldsRoutingReadsAndDropsTheRest) {
+TEST(RequestParserTest, KeepsTheFieldsRoutingAndIdentityReadAndDropsTheRest) {
   BlockPool pool;
   Arena arena(pool);
   RequestParser parser(arena);
   const auto p = parse(parser,
                        "GET /static/style.css HTTP/1.1\r\nHost: example.org\r\n"
                        "User-Agent: curl/7.88\r\nAccept: */*\r\nIf-None-Match: \"abc\"\r\n"
-                       "Connection: close\r\nX-Forwarded-For: 192.0.2.1\r\n\r\n");
+                       "Connection: close\r\nX-Forwarded-For: 192.0.2.1\r\nX-Request-ID: a-1\r\n"
+                       "Cookie: c=1\r\nX-Forwarded-Proto: https\r\n\r\n");
   ASSERT_FALSE(p.ec) << p.ec.message();
   ASSERT_TRUE(p.done);
   const auto& req = parser.get();
@@ -40,8 +41,11 @@ TEST(RequestParserTest, KeepsTheFieldsRoutingReadsAndDropsTheRest) {
   EXPECT_EQ(req[http::field::if_none_match], "\"abc\"");
   EXPECT_FALSE(req.keep_alive());
   EXPECT_EQ(req.count(http::field::user_agent), 0u);
-  EXPECT_EQ(req.count("X-Forwarded-For"), 0u);
-  EXPECT_EQ(std::distance(req.begin(), req.end()), 3);
+  EXPECT_EQ(req.count(http::field::cookie), 0u);
+  EXPECT_EQ(req.count("X-Forwarded-Proto"), 0u);
+  EXPECT_EQ(req["X-Forwarded-For"], "192.0.2.1") << "kept for request_identity";
+  EXPECT_EQ(req["x-request-id"], "a-1");
+  EXPECT_EQ(std::distance(req.begin(), req.end()), 5);
   EXPECT_EQ(req.get_allocator().arena(), &arena);
 }
 

@@ -82,7 +82,7 @@ TEST_F(RouterTest, IndexIsHtmlWithAnEscapedFact) {
 TEST_F(RouterTest, TheFactHeadIsExactlyWhatTheKindDeclares) {
   const Response r = get("/fact");
   std::string head;
-  r.render_head(testing::kTestDate, head);
+  r.render_head(testing::kTestDate, "", head);
   const auto body_size = testing::on_the_wire(r).message.body().size();
   const std::string expected_prefix =
       "HTTP/1.1 200 OK\r\n"

@@ -32,7 +32,8 @@ class SessionTest : public ::testing::Test {
     ctx_.access_log.emplace(sink_, io_.get_executor(), AccessLog::Style{false, false});
     Socket<unix_stream> server(io_);
     asio::local::connect_pair(client_, server);
-    asio::co_spawn(io_, run_session(std::move(server), "peer", ctx_, false, 0),
+    Peer peer = identify_peer(server.native_handle());  // this process: our uid and gid
+    asio::co_spawn(io_, run_session(std::move(server), std::move(peer), ctx_, false, 0),
                    [this](std::exception_ptr e) {
                      ended_ = true;
                      if (e) std::rethrow_exception(e);
@@ -231,6 +232,46 @@ TEST_F(SessionTest, ConnectionCloseLingersSoUnreadInputCausesNoReset) {
   EXPECT_EQ(receive_until_closed(), "eof");
   EXPECT_EQ(count(received_, "HTTP/1.1 200 OK\r\n"), 1u) << received_;
   EXPECT_NE(received_.find("The fact.\n"), std::string::npos);
+}
+
+TEST_F(SessionTest, EveryResponseCarriesTheRequestIdTheLogRecords) {
+  send(
+      "GET /fact HTTP/1.1\r\nHost: x\r\nX-Request-Id: from-nginx.1\r\n\r\n"
+      "GET /fact HTTP/1.1\r\nHost: x\r\nX-Request-Id: bad id\r\n\r\n"
+      "GET /nope HTTP/1.1\r\n\r\n");  // no Host: 400, still with an ID
+  const std::string r = receive_responses(3);
+  EXPECT_NE(r.find("X-Request-Id: from-nginx.1\r\n"), std::string::npos) << r;
+  EXPECT_EQ(r.find("bad id"), std::string::npos) << "an invalid ID is replaced, never echoed";
+  EXPECT_EQ(count(r, "X-Request-Id: "), 3u) << r;
+  const std::string log = access_log();
+  EXPECT_NE(log.find(" rid=from-nginx.1\n"), std::string::npos) << log;
+  // The generated IDs of the other two, as the responses said them, are in the log too.
+  for (auto at = r.find("X-Request-Id: "); at != std::string::npos;
+       at = r.find("X-Request-Id: ", at + 1)) {
+    const std::string id = r.substr(at + 14, r.find("\r\n", at) - at - 14);
+    EXPECT_NE(log.find(" rid=" + id + "\n"), std::string::npos) << id << " in\n" << log;
+  }
+}
+
+TEST_F(SessionTest, TheClientIsTakenOnlyFromATrustedPeer) {
+  const auto with_trust = [this](TrustedProxies trusted) {
+    ctx_.site = std::make_shared<const Site>(
+        Content{Facts::parse("The fact.\n", "test"), StaticFiles::embedded()}, PeerAllowList{},
+        nullptr, false, &health_, Forwarding{std::move(trusted), ClientHeader::x_forwarded_for});
+  };
+  with_trust(TrustedProxies{.uids = {::getuid() + 1}, .gids = {}, .networks = {}});
+  send("GET /fact HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 192.0.2.7\r\n\r\n");
+  receive_responses(1);
+  EXPECT_EQ(access_log().find("client="), std::string::npos) << access_log();
+  EXPECT_EQ(metrics_.forwarded_ignored.get(), 1u) << "an untrusted peer's header is counted";
+
+  with_trust(TrustedProxies{.uids = {::getuid()}, .gids = {}, .networks = {}});
+  send("GET /fact HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6, 192.0.2.7\r\n\r\n");
+  receive_responses(2);
+  EXPECT_NE(access_log().find(" client=192.0.2.7 \"GET /fact HTTP/1.1\""), std::string::npos)
+      << access_log();
+  EXPECT_EQ(access_log().find("6.6.6.6"), std::string::npos) << "the client's own claim";
+  EXPECT_EQ(metrics_.forwarded_ignored.get(), 1u);
 }
 
 TEST_F(SessionTest, AFileLargerThanTheSendBufferArrivesWholeAndTheConnectionGoesOn) {

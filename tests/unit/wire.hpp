@@ -25,7 +25,7 @@ struct Wire {
 /// from its descriptor without moving its offset, so the response can still be sent.
 inline Wire on_the_wire(const Response& r) {
   Wire w;
-  r.render_head(kTestDate, w.bytes);
+  r.render_head(kTestDate, "", w.bytes);
   const auto body = r.body_in_memory();
   w.bytes.append(static_cast<const char*>(body.data()), body.size());
   if (auto* file = std::get_if<FileResponse>(&const_cast<Response&>(r).message);
