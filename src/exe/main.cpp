@@ -17,6 +17,7 @@
 #include "listeners/listener_set.hpp"
 #include "listeners/unix_socket.hpp"
 #include "log/diagnostics.hpp"
+#include "metrics/listen_queue.hpp"
 #include "metrics/metrics.hpp"
 #include "server/server.hpp"
 #include "util/startup_error.hpp"
@@ -98,15 +99,15 @@ int run(int argc, const char* const* argv, const Options& options) {
                  listeners.stale_sockets_replaced());
   }
   // Metrics are recorded only when something can read them.
-  std::vector<std::string> names;
+  std::vector<MetricsListener> observed;
   bool metrics_listener = false;
   for (const auto& l : listeners.listeners()) {
-    names.push_back(l.name);
+    observed.push_back({l.name, l.is_unix, socket_inode(l.fd.get())});
     metrics_listener |= l.metrics;
   }
   std::optional<Metrics> metrics;
   if (metrics_listener || options.metrics_on_main) {
-    metrics.emplace(std::move(names), worker_threads(options));
+    metrics.emplace(std::move(observed), worker_threads(options));
     metrics->stale_sockets_removed(listeners.stale_sockets_replaced());
   }
   const MetricsSource* source = metrics ? &*metrics : nullptr;

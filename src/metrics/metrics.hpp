@@ -7,6 +7,7 @@
 #include <prometheus/registry.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,12 +16,19 @@
 
 namespace printerfacts {
 
+/// A listener as metrics label and observe it.
+struct MetricsListener {
+  std::string name;  ///< "unix:/run/...", "tcp:[::]:3000": the `listener` label
+  bool is_unix = false;
+  std::optional<ino_t> inode;  ///< its socket, for the listen queue gauges (listen_queue.hpp)
+};
+
 /// Owns every worker's WorkerMetrics and renders them, summed, for /metrics. Thread-safe:
 /// workers write only their own WorkerMetrics; render() may run on any thread.
 class Metrics : public MetricsSource {
  public:
-  /// `listeners` names each listener ("unix:/run/...", "tcp:[::]:3000") by index.
-  Metrics(std::vector<std::string> listeners, unsigned workers);
+  /// `listeners` are the server's, by index.
+  Metrics(std::vector<MetricsListener> listeners, unsigned workers);
 
   WorkerMetrics& worker(unsigned index) { return *workers_[index]; }
 
@@ -33,7 +41,7 @@ class Metrics : public MetricsSource {
   std::string render() const override;
 
  private:
-  std::vector<std::string> listeners_;
+  std::vector<MetricsListener> listeners_;
   std::vector<std::unique_ptr<WorkerMetrics>> workers_;
   // Rare, process-wide events live in a prometheus-cpp registry of their own.
   std::shared_ptr<prometheus::Registry> registry_;

@@ -104,3 +104,13 @@ def test_stale_socket_removal_is_counted(start, workdir):
     start("--listen", "unix:./a.sock", "--metrics-listen", "unix:./m.sock")
     text = curl("--unix-socket", os.path.join(workdir, "m.sock"), "http://x/metrics").stdout
     assert "printerfacts_stale_sockets_removed_total 1" in text
+
+
+def test_listen_queue_gauges_read_from_the_kernel(start, workdir):
+    server = start("--listen", "unix:./pf.sock", "--backlog", "37", "--metrics-listen", "unix:./m.sock")
+    text = curl("--unix-socket", os.path.join(workdir, "m.sock"), "http://x/metrics").stdout
+    assert 'printerfacts_listen_queue_backlog{listener="unix:./pf.sock"} 37' in text, text
+    assert 'printerfacts_listen_queue_pending{listener="unix:./pf.sock"} 0' in text
+    # The metrics listener's own queue is there too (its default backlog, capped by somaxconn).
+    assert re.search(r'printerfacts_listen_queue_backlog\{listener="unix:./m.sock"\} \d+', text)
+    server.stop()
