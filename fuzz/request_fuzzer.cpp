@@ -66,7 +66,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     Response res = router.route(parser->get(), rng);
     std::string head;
-    res.render_head("Sat, 28 Nov 2026 00:00:00 GMT", "0123456789abcdef0123456789abcdef", head);
+    res.render_head("Sat, 28 Nov 2026 00:00:00 GMT",
+                    "X-Request-Id: 0123456789abcdef0123456789abcdef\r\n", head);
     // Whatever was asked, the head is well formed: one status line, CRLF-terminated fields.
     if (head.rfind("HTTP/1.", 0) != 0 || head.size() < 4 ||
         head.compare(head.size() - 4, 4, "\r\n\r\n") != 0) {

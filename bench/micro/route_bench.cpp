@@ -52,7 +52,7 @@ class Pipeline {
     parser.put(boost::asio::buffer(raw_.data(), raw_.size()), ec);
     Response res = router_.route(parser.get(), rng_);
     out_.clear();
-    res.render_head(date_.now(), "0123456789abcdef0123456789abcdef", head_);
+    res.render_head(date_.now(), "X-Request-Id: 0123456789abcdef0123456789abcdef\r\n", head_);
     out_.append(head_);
     const auto body = res.body_in_memory();
     out_.append(static_cast<const char*>(body.data()), body.size());

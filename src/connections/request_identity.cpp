@@ -79,13 +79,23 @@ bool valid_request_id(std::string_view id) {
   return true;
 }
 
-void generate_request_id(Random& rng, InlineText<kMaxRequestIdLength>& out) {
-  char* p = out.data();
+void generate_request_id(Random& rng, char* out) {
+  // Two hex digits per table lookup: this runs for every request that came without an ID.
+  // (A bit-parallel conversion in a 64-bit register measured a third more instructions.)
+  static constexpr auto kPairs = [] {
+    std::array<char, 512> t{};
+    for (unsigned i = 0; i < 256; ++i) {
+      t[2 * i] = kHex[i >> 4];
+      t[2 * i + 1] = kHex[i & 15];
+    }
+    return t;
+  }();
+  static_assert(kGeneratedIdLength == 32);
+  char* p = out;
   for (int half = 0; half < 2; ++half) {
     std::uint64_t bits = rng.next();
-    for (int i = 0; i < 16; ++i, bits >>= 4) *p++ = kHex[bits & 15];
+    for (int i = 0; i < 8; ++i, bits >>= 8, p += 2) std::memcpy(p, &kPairs[2 * (bits & 255)], 2);
   }
-  out.resize(32);
 }
 
 std::string_view trace_id_of(std::string_view tp) {
@@ -103,8 +113,26 @@ std::string_view trace_id_of(std::string_view tp) {
   return trace;
 }
 
-bool carries_client_header(const Request& req, ClientHeader header) {
-  return req.find(client_header_name(header)) != req.end();
+IdentityFields scan_identity_fields(const Request& req, ClientHeader header) {
+  IdentityFields found;
+  const std::string_view client = client_header_name(header);
+  for (const auto& f : req) {
+    const http::field name = f.name();
+    if (name == http::field::forwarded) {
+      found.client_header = found.client_header || header == ClientHeader::forwarded;
+      continue;
+    }
+    if (name != http::field::unknown) continue;  // Host and the other fields routing reads
+    const std::string_view n = f.name_string();
+    if (boost::beast::iequals(n, "X-Request-Id")) {
+      found.request_id = f.value();
+    } else if (boost::beast::iequals(n, "traceparent")) {
+      found.traceparent = f.value();
+    } else if (boost::beast::iequals(n, client)) {
+      found.client_header = true;
+    }
+  }
+  return found;
 }
 
 bool forwarded_client(const Request& req, ClientHeader header, InlineText<46>& out) {

@@ -6,6 +6,7 @@
 #include <array>
 #include <boost/beast/core/string.hpp>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 #include "app/random.hpp"
@@ -29,7 +30,7 @@ class InlineText {
   void clear() { size_ = 0; }
 
  private:
-  std::array<char, N> text_{};
+  std::array<char, N> text_;  // not zeroed: only the first size_ characters are ever read
   std::size_t size_ = 0;
 };
 
@@ -41,9 +42,43 @@ inline constexpr std::size_t kMaxRequestIdLength = 64;
 /// quotes, control bytes, a megabyte) is replaced by a generated ID, never echoed.
 bool valid_request_id(std::string_view id);
 
-/// 128 bits from `rng` as 32 lowercase hex digits, like nginx's $request_id. Unique enough to
-/// correlate log lines, not unpredictable: it is no secret and no token.
-void generate_request_id(Random& rng, InlineText<kMaxRequestIdLength>& out);
+/// The length of a generated request ID.
+inline constexpr std::size_t kGeneratedIdLength = 32;
+
+/// 128 bits from `rng` as 32 lowercase hex digits, like nginx's $request_id, written to `out`.
+/// Unique enough to correlate log lines, not unpredictable: it is no secret and no token.
+void generate_request_id(Random& rng, char* out);
+
+/// A request's ID, held as the header line the response carries ("X-Request-Id: ID\r\n"), so
+/// that the head takes it in one copy.
+class RequestIdLine {
+ public:
+  /// `id` must be valid_request_id().
+  void take(std::string_view id) {
+    std::memcpy(text_.data() + kPrefix.size(), id.data(), id.size());
+    finish(id.size());
+  }
+  void generate(Random& rng) {
+    generate_request_id(rng, text_.data() + kPrefix.size());
+    finish(kGeneratedIdLength);
+  }
+  bool empty() const { return size_ == 0; }
+  std::string_view id() const {
+    return empty() ? std::string_view()
+                   : std::string_view(text_.data() + kPrefix.size(), size_ - kPrefix.size() - 2);
+  }
+  std::string_view line() const { return {text_.data(), size_}; }
+
+ private:
+  static constexpr std::string_view kPrefix = "X-Request-Id: ";
+  void finish(std::size_t id_size) {
+    std::memcpy(text_.data(), kPrefix.data(), kPrefix.size());
+    std::memcpy(text_.data() + kPrefix.size() + id_size, "\r\n", 2);
+    size_ = kPrefix.size() + id_size + 2;
+  }
+  std::array<char, kPrefix.size() + kMaxRequestIdLength + 2> text_;  // not zeroed
+  std::size_t size_ = 0;
+};
 
 /// The trace ID (32 lowercase hex digits) of a valid W3C traceparent value
 /// ("00-<trace-id>-<parent-id>-<flags>", trace-context §3.2); empty for anything else.
@@ -67,7 +102,13 @@ inline bool identity_field(http::field f, std::string_view name) {
          boost::beast::iequals(name, "traceparent");
 }
 
-/// Whether `req` carries `header` at all (to count what an untrusted peer sent and we ignored).
-bool carries_client_header(const Request& req, ClientHeader header);
+/// The identity fields of `req`, found in one pass over its stored fields (usually one or two:
+/// a lookup by name per field wanted would cost more).
+struct IdentityFields {
+  std::string_view request_id;   ///< X-Request-Id as sent (not yet validated); empty if absent
+  std::string_view traceparent;  ///< as sent; empty if absent
+  bool client_header = false;    ///< whether the --client-header field is there at all
+};
+IdentityFields scan_identity_fields(const Request& req, ClientHeader header);
 
 }  // namespace printerfacts

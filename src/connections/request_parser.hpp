@@ -41,6 +41,10 @@ class RequestParser final : public http::request_parser<DiscardedBody, ArenaAllo
             std::piecewise_construct, std::make_tuple(),
             std::make_tuple(ArenaAllocator<char>(&arena))) {}
 
+  /// Whether the head had a field request_identity reads (identity_field): most requests sent
+  /// straight to the socket have none, and their identity is then only a generated ID.
+  bool has_identity_fields() const { return has_identity_fields_; }
+
   /// Parses as much of a request head as `bytes` (what the connection has buffered) holds, and
   /// returns how many bytes it used: Beast takes whole lines, and the whole head once its
   /// empty line is there. need_more asks for more bytes (call again with the rest and what
@@ -85,8 +89,12 @@ class RequestParser final : public http::request_parser<DiscardedBody, ArenaAllo
     // §6.5.1 forbids merging them into the header section, and a trailer named Host or
     // Transfer-Encoding must not change how the request is addressed or framed.
     if (is_header_done()) return;
-    if (reads_field(name) || identity_field(name, name_string))
+    if (reads_field(name)) {
       get().insert(name, name_string, value);
+    } else if (identity_field(name, name_string)) {
+      get().insert(name, name_string, value);
+      has_identity_fields_ = true;
+    }
   }
 
   // Called for every chunk-size line. For the last chunk (size 0) it is called just before
@@ -114,6 +122,7 @@ class RequestParser final : public http::request_parser<DiscardedBody, ArenaAllo
   }
 
   std::size_t fields_ = 0;
+  bool has_identity_fields_ = false;
   std::size_t head_taken_ = 0;  ///< bytes of the head put_head has had parsed so far
 };
 

@@ -208,9 +208,9 @@ inline std::array<asio::const_buffer, 2> head_and_body(const Response& res,
 /// response almost always fits. True when that finished the job (all written, or the write
 /// failed); false when the rest, or a file's body, must be waited for (send_rest).
 template <class Stream>
-bool send_now(Stream& socket, Response& res, std::string_view date, std::string_view request_id,
-              std::string& head, Sent& sent) {
-  res.render_head(date, request_id, head);
+bool send_now(Stream& socket, Response& res, std::string_view date,
+              std::string_view connection_lines, std::string& head, Sent& sent) {
+  res.render_head(date, connection_lines, head);
   const auto buffers = head_and_body(res, head);
   sent.written = socket.write_some(buffers, sent.ec);
   if (sent.ec == asio::error::would_block) sent.ec = {};
@@ -267,25 +267,25 @@ class RequestRecord {
   /// missing: then only an ID is made up). The client is taken from the proxy header only when
   /// the peer is one `site` trusts; from anyone else the header is ignored and counted.
   void identify(const Site& site, Random& rng) {
-    if (parser_.is_header_done()) {
+    if (parser_.is_header_done() && parser_.has_identity_fields()) {
       const auto& req = parser_.get();
-      if (const auto it = req.find("X-Request-Id");
-          it != req.end() && valid_request_id(it->value()))
-        request_id_.assign(it->value());
-      if (const auto it = req.find("traceparent"); it != req.end())
-        trace_id_.assign(trace_id_of(it->value()));
       const Forwarding& forwarding = site.forwarding;
-      if (!forwarding.trusted.empty() && trusts(forwarding.trusted, peer_)) {
-        forwarded_client(req, forwarding.header, client_);
-      } else if (metrics_ && carries_client_header(req, forwarding.header)) {
-        metrics_->forwarded_ignored.add();
+      const IdentityFields fields = scan_identity_fields(req, forwarding.header);
+      if (valid_request_id(fields.request_id)) request_id_.take(fields.request_id);
+      if (!fields.traceparent.empty()) trace_id_.assign(trace_id_of(fields.traceparent));
+      if (fields.client_header) {
+        if (!forwarding.trusted.empty() && trusts(forwarding.trusted, peer_)) {
+          forwarded_client(req, forwarding.header, client_);
+        } else if (metrics_) {
+          metrics_->forwarded_ignored.add();
+        }
       }
     }
-    if (request_id_.empty()) generate_request_id(rng, request_id_);
+    if (request_id_.empty()) request_id_.generate(rng);
   }
 
-  /// The ID the response echoes and the log records.
-  std::string_view request_id() const { return request_id_.view(); }
+  /// The header line of the ID the response echoes and the log records.
+  std::string_view request_id_line() const { return request_id_.line(); }
 
   /// The request was answered with `response` (fully or not: `written` bytes reached the socket).
   void answered(const Response& response, std::size_t written) {
@@ -312,7 +312,7 @@ class RequestRecord {
       // The client, ID and trace ID are validated (addresses, [A-Za-z0-9._-], hex): they are
       // written as they are; the method and target are escaped.
       access_log_->record(AccessRecord{
-          peer_.description, client_.view(), request_id_.view(), trace_id_.view(),
+          peer_.description, client_.view(), request_id_.id(), trace_id_.view(),
           have_head ? std::string_view(req.method_string()) : std::string_view("-"),
           have_head ? std::string_view(req.target()) : std::string_view("-"),
           have_head ? req.version() : 11u, answered_ ? status_ : 499u, written_, took});
@@ -324,7 +324,7 @@ class RequestRecord {
   AccessLog* access_log_;
   const Peer& peer_;
   const RequestParser& parser_;
-  InlineText<kMaxRequestIdLength> request_id_;
+  RequestIdLine request_id_;
   InlineText<46> client_;
   InlineText<32> trace_id_;
   Clock::time_point started_;
@@ -421,7 +421,7 @@ Task<> run_session(Stream socket, Peer peer, SessionContext& ctx, bool metrics_l
       entry.expires_after(opts.send_timeout);
       const std::string_view date = ctx.date.now();
       Sent sent;
-      if (!send_now(socket, res, date, record.request_id(), head, sent))
+      if (!send_now(socket, res, date, record.request_id_line(), head, sent))
         sent = co_await send_rest(socket, res, head, sent);
       record.answered(res, sent.written);
       if (sent.ec) break;

@@ -111,25 +111,26 @@ std::optional<std::uint64_t> rendered_content_length(const Message& m) {
 }
 
 /// Writes the head of `m`, a response of `kind`, into `out` as it goes on the wire: the status
-/// line, the kind's lines, the Date, the X-Request-Id (when `request_id` is not empty), the
-/// fields of `m` and the Content-Length. Rendering into
+/// line, the kind's lines, the Date, the lines the connection adds (`connection_lines`, in wire
+/// form: the X-Request-Id), the fields of `m` and the Content-Length. Rendering into
 /// one reused string is several times cheaper than Beast's serializer with its layers of buffer
 /// sequence adaptors; the body is then sent from where it lies, in the same writev.
 template <class Message>
 void render_head(const Message& m, const ResponseKind& kind, std::string_view date,
-                 std::string_view request_id, std::string& out) {
+                 std::string_view connection_lines, std::string& out) {
   const std::string_view reason = m.reason();
-  // "HTTP/1.1 200 " + reason + CRLF, "Date: " + CRLF, "X-Request-Id: " + CRLF,
-  // "Content-Length: " + 20 digits + CRLF, the blank line: 96 covers them with room to spare.
+  // "HTTP/1.1 200 " + reason + CRLF, "Date: " + CRLF, "Content-Length: " + 20 digits + CRLF,
+  // the blank line: 64 covers them with room to spare.
   // LineWriter checks it in debug builds.
-  std::size_t worst = 96 + reason.size() + kind.lines.size() + date.size() + request_id.size();
+  std::size_t worst =
+      64 + reason.size() + kind.lines.size() + date.size() + connection_lines.size();
   for (const auto& field : m) worst += field.name_string().size() + field.value().size() + 4;
   out.resize(worst);  // capacity stays between requests: no allocation once warm
   LineWriter w(out.data(), out.data() + out.size());
   const unsigned v = m.version();
   w << "HTTP/" << static_cast<char>('0' + v / 10) << '.' << static_cast<char>('0' + v % 10) << ' ';
   w.digits3(m.result_int()) << ' ' << reason << "\r\n" << kind.lines << "Date: " << date << "\r\n";
-  if (!request_id.empty()) w << "X-Request-Id: " << request_id << "\r\n";
+  w << connection_lines;
   for (const auto& field : m) w << field.name_string() << ": " << field.value() << "\r\n";
   if (const auto length = rendered_content_length(m)) {
     w << "Content-Length: ";
@@ -162,9 +163,11 @@ struct Response {
   }
 
   /// Renders the head into `out` (see render_head above).
-  void render_head(std::string_view date, std::string_view request_id, std::string& out) const {
-    std::visit([&](const auto& m) { printerfacts::render_head(m, kind, date, request_id, out); },
-               message);
+  void render_head(std::string_view date, std::string_view connection_lines,
+                   std::string& out) const {
+    std::visit(
+        [&](const auto& m) { printerfacts::render_head(m, kind, date, connection_lines, out); },
+        message);
   }
 
   /// The body to send after the head when it lies in memory: empty for HEAD, and for a file,

@@ -30,7 +30,8 @@ UniqueFd connect_unix(const std::string& path) {
 TEST(ListenQueue, AFullUnixBacklogShowsInTheGaugesNginxWouldHit) {
   testing::TempDir dir;
   const std::string path = dir / "q.sock";
-  BoundUnixSocket listener = bind_unix_socket(path, UnixSocketOptions{.mode = 0600, .group = std::nullopt, .backlog = 4});
+  BoundUnixSocket listener =
+      bind_unix_socket(path, UnixSocketOptions{.mode = 0600, .group = std::nullopt, .backlog = 4});
   const auto inode = socket_inode(listener.fd.get());
   ASSERT_TRUE(inode);
   ASSERT_EQ(unix_listen_queue(*inode)->pending, 0u);

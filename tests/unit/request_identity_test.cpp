@@ -64,12 +64,16 @@ TEST(RequestId, OnlyShortSafeIdsAreTaken) {
 
 TEST(RequestId, GeneratedIdsAre32HexDigitsAndDiffer) {
   Random rng(1);
-  InlineText<kMaxRequestIdLength> a, b;
-  generate_request_id(rng, a);
-  generate_request_id(rng, b);
-  EXPECT_EQ(a.view().size(), 32u);
-  EXPECT_EQ(a.view().find_first_not_of("0123456789abcdef"), std::string_view::npos);
-  EXPECT_NE(a.view(), b.view());
+  RequestIdLine a, b;
+  a.generate(rng);
+  b.generate(rng);
+  EXPECT_EQ(a.id().size(), 32u);
+  EXPECT_EQ(a.id().find_first_not_of("0123456789abcdef"), std::string_view::npos);
+  EXPECT_NE(a.id(), b.id());
+  EXPECT_EQ(a.line(), "X-Request-Id: " + std::string(a.id()) + "\r\n");
+  RequestIdLine taken;
+  taken.take(std::string(64, 'z'));
+  EXPECT_EQ(taken.id(), std::string(64, 'z')) << "the longest accepted ID fits";
 }
 
 TEST(TraceParent, TheTraceIdOfAValidValue) {
