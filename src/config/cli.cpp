@@ -25,6 +25,7 @@ Environment:
 Examples:
   printerfacts --listen unix:./printerfacts.sock
   printerfacts healthcheck --listen unix:/run/printerfacts/http.sock
+  printerfacts doctor --as www-data --listen unix:/run/printerfacts/http.sock
   SOCKPATH=/run/printerfacts/http.sock printerfacts --socket-group www-data
   printerfacts --listen unix:/run/printerfacts/http.sock --listen tcp:127.0.0.1:3000
 )";
@@ -172,6 +173,19 @@ CommandLine parse_command_line(int argc, const char* const* argv, const GetEnv& 
   healthcheck->add_option("--listen", listen, "the server's address (default: as for serving)")
       ->type_name("ADDR");
 
+  CLI::App* doctor = app.add_subcommand(
+      "doctor",
+      "why can't USER (nginx) connect? walk the socket's path as USER, check its mode and group, "
+      "connect as USER (as root), check the running nginx; exit 0 if USER gets an answer");
+  doctor->add_option("--as", o.doctor_as, "the user who must be able to connect, e.g. www-data")
+      ->type_name("USER")
+      ->required();
+  doctor->add_option("--listen", listen, "the socket (default: as for serving)")->type_name("ADDR");
+  doctor
+      ->add_option("--nginx-pid", o.doctor_nginx_pid,
+                   "the nginx master to check (default: /run/nginx.pid, else every nginx)")
+      ->type_name("PID");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -183,6 +197,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, const GetEnv& 
   }
 
   o.healthcheck = o.healthcheck || healthcheck->parsed();
+  o.doctor = doctor->parsed();
   try {
     if (!listen.empty()) {
       for (const auto& l : listen) o.listen.push_back(parse_listen_address(l));

@@ -111,6 +111,12 @@ struct Options {
   // 0 when it answers 200, 1 otherwise ("printerfacts healthcheck" or --healthcheck).
   bool healthcheck = false;
 
+  // Act as a troubleshooter instead ("printerfacts doctor --as USER"): can USER connect to the
+  // first listen address (a Unix socket), and does the running nginx see it? Read-only.
+  bool doctor = false;
+  std::string doctor_as;                ///< the user who must be able to connect
+  std::optional<int> doctor_nginx_pid;  ///< the nginx to check; none: its pid file, or /proc
+
   friend bool operator==(const Options&, const Options&) = default;
 };
 

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <optional>
 
+#include "client/doctor.hpp"
 #include "client/healthcheck.hpp"
 #include "config/cli.hpp"
 #include "connections/site.hpp"
@@ -80,6 +81,13 @@ Reloader reloader(int argc, const char* const* argv, const Options& running,
 
 int run(int argc, const char* const* argv, const Options& options) {
   if (options.healthcheck) return healthcheck(options);
+  if (options.doctor) {
+    const ListenAddress& where = options.listen.front();
+    if (where.kind != ListenAddress::Kind::unix_socket) {
+      throw StartupError("doctor looks at a Unix socket; " + where.to_string() + " is not one");
+    }
+    return run_doctor(DoctorRequest{options.doctor_as, where.path, options.doctor_nginx_pid});
+  }
   const ResolvedIds ids = validate(options);
   Health health;
   // Content first: a missing facts file fails before any socket file is created.
