@@ -20,9 +20,10 @@ struct Content {
 
 /// Whether routing reads the request header field `f`: check_request, Router::route and the
 /// connection's 100-continue and keep-alive decisions look at no other. A connection's parser
-/// stores only these (the rest are still validated and counted, then dropped), so a request
-/// with many fields costs little more than one with few. A route that reads another field must
-/// add it here.
+/// stores only these and the few the connection reads itself (identity_field, in
+/// connections/request_identity.hpp); the rest are still validated and counted, then dropped,
+/// so a request with many fields costs little more than one with few. A route that reads
+/// another field must add it here.
 constexpr bool reads_field(http::field f) {
   switch (f) {
     case http::field::host:

@@ -78,3 +78,17 @@ def test_the_same_headers_from_another_local_user_are_not_believed(start, workdi
     assert f"uid={pwd.getpwnam('nobody').pw_uid}," in line
     assert line.endswith(" rid=chosen-by-nobody")
 
+
+
+def test_tcp_peers_are_trusted_by_network(start, workdir):
+    trusting = start("--listen", "tcp:127.0.0.1:0", "--trust-forwarded", "tcp:127.0.0.0/8",
+                     "--client-header", "X-Real-IP")
+    other = start("--listen", "tcp:127.0.0.1:0", "--trust-forwarded", "tcp:10.0.0.0/8",
+                  "--client-header", "X-Real-IP")
+    for server in (trusting, other):
+        curl("-H", "X-Real-IP: 2001:DB8::7", f"http://127.0.0.1:{server.tcp_port()}/fact?tcp")
+        server.stop()
+    [line] = lines_with(trusting.stdout(), "/fact?tcp")
+    assert " client=2001:db8::7 " in line, line
+    [line] = lines_with(other.stdout(), "/fact?tcp")
+    assert "client=" not in line, line

@@ -12,6 +12,7 @@ security contexts, probes, the ConfigMap, the lame-duck wrappers, runs as shippe
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -128,6 +129,25 @@ def test_a_fact_through_the_sidecar_from_a_process_with_no_port(netns, workdir):
         ports = {int(l.split()[1].rsplit(":", 1)[1], 16) for l in listening}
         assert ports == {8080, 9113}, ports  # the pod's network namespace: nginx's two ports
         assert "--shutdown-delay=5s" in podman("inspect", "--format", "{{json .Config.Cmd}}", app).stdout
+        # printerfacts created its socket in the pod's own namespace: its listen queue is visible.
+        assert 'printerfacts_listen_queue_backlog{listener="unix:/run/printerfacts/http.sock"}' in body
+        # One request ID in the sidecar's log and in printerfacts' (JSON), with the client nginx
+        # saw, believed because the sidecar runs as uid 101 (--trust-forwarded=uid:101).
+        head = run_in(["curl", "-sS", "-i", "-H", "X-Forwarded-For: 6.6.6.6", "--max-time", "5",
+                       f"http://127.0.0.1:{pod.port}/fact?k8s-rid"]).stdout
+        request_id = re.search(r"^X-Request-Id: (\S+)\r$", head, re.M).group(1)
+
+        def logged():
+            app_log = [json.loads(l) for l in podman("logs", app).stdout.splitlines()
+                       if l.startswith("{") and "k8s-rid" in l]
+            sidecar_log = [l for l in podman("logs", pod.container("nginx")).stdout.splitlines()
+                           if "k8s-rid" in l]
+            return app_log and sidecar_log and (app_log, sidecar_log)
+        wait_until(lambda: logged(), "the request in both logs", timeout=30, every=0.1)
+        app_log, sidecar_log = logged()
+        assert app_log[0]["request_id"] == request_id, app_log
+        assert app_log[0]["client"] != "6.6.6.6" and "client" in app_log[0], app_log
+        assert sidecar_log[0].endswith(f"rid={request_id}"), sidecar_log
     finally:
         pod.down()
 
