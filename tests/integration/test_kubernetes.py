@@ -135,15 +135,20 @@ def test_a_fact_through_the_sidecar_from_a_process_with_no_port(netns, workdir):
         # saw, believed because the sidecar runs as uid 101 (--trust-forwarded=uid:101).
         head = run_in(["curl", "-sS", "-i", "-H", "X-Forwarded-For: 6.6.6.6", "--max-time", "5",
                        f"http://127.0.0.1:{pod.port}/fact?k8s-rid"]).stdout
-        request_id = re.search(r"^X-Request-Id: (\S+)\r$", head, re.M).group(1)
+        request_id = re.search(r"^X-Request-Id: (\S+?)\r?$", head, re.M).group(1)  # text mode: no CR
 
         def logged():
-            app_log = [json.loads(l) for l in podman("logs", app).stdout.splitlines()
-                       if l.startswith("{") and "k8s-rid" in l]
-            sidecar_log = [l for l in podman("logs", pod.container("nginx")).stdout.splitlines()
-                           if "k8s-rid" in l]
+            app_out = podman("logs", app).stdout
+            nginx_out = podman("logs", pod.container("nginx"))
+            seen["app"], seen["nginx"] = app_out[-2000:], (nginx_out.stdout + nginx_out.stderr)[-2000:]
+            app_log = [json.loads(l) for l in app_out.splitlines() if l.startswith("{") and "k8s-rid" in l]
+            sidecar_log = [l for l in nginx_out.stdout.splitlines() if "k8s-rid" in l]
             return app_log and sidecar_log and (app_log, sidecar_log)
-        wait_until(lambda: logged(), "the request in both logs", timeout=30, every=0.1)
+        seen = {}
+        try:
+            wait_until(lambda: logged(), "the request in both logs", timeout=30, every=0.1)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\nprinterfacts:\n{seen['app']}\nnginx:\n{seen['nginx']}") from None
         app_log, sidecar_log = logged()
         assert app_log[0]["request_id"] == request_id, app_log
         assert app_log[0]["client"] != "6.6.6.6" and "client" in app_log[0], app_log
