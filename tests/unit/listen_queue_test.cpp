@@ -5,7 +5,10 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <chrono>
 #include <cstring>
+#include <optional>
+#include <thread>
 #include <vector>
 
 #include "listeners/unix_socket.hpp"
@@ -69,7 +72,16 @@ TEST(ListenQueue, ATcpListenersQueueToo) {
   ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len);
   UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   ASSERT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  const auto queue = tcp_listen_queue(*socket_inode(listener.get()));
+  // connect() returns once the client has sent its last ACK; the listener queues the connection
+  // when that ACK is processed, which on a loaded machine may be a moment later.
+  const auto inode = *socket_inode(listener.get());
+  std::optional<ListenQueue> queue;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  do {
+    queue = tcp_listen_queue(inode);
+    if (queue && queue->pending == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  } while (std::chrono::steady_clock::now() < deadline);
   ASSERT_TRUE(queue);
   EXPECT_EQ(queue->pending, 1u);
   EXPECT_EQ(queue->backlog, 7u);
