@@ -92,7 +92,8 @@ def test_a_socket_of_the_wrong_group(start, workdir):
     code, out = doctor("www-data", sock, "--nginx-pid", "999999999")
     assert code == 1, out
     assert f"FAIL: www-data may not connect to {sock} (mode 0660, owner root, group root)" in out, out
-    assert "not root" in out or "give the socket" in out
+    assert "hint: give the socket www-data's group (--socket-group, SocketGroup=)" in out, out
+    assert "connect() as www-data failed (13: Permission denied)" in out, "and the kernel agrees"
     assert "first failing step: socket" in out
 
 
