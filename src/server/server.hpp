@@ -62,6 +62,7 @@ class Server {
   // Reached from the control thread's event loop while serving.
   Task<> reload_on_hangup();
   Task<> watchdog();
+  Task<> keep_signals_moving();
   void reload();
 
   const Options& options_;

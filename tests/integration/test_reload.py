@@ -213,10 +213,6 @@ def test_a_second_signal_ends_the_shutdown_delay_early(start, workdir):
     assert not os.path.exists(sock_path)
 
 
-@pytest.mark.skipif("TSAN_OPTIONS" in os.environ,
-                    reason="under ThreadSanitizer a signal can go unhandled (seen twice in about 50 "
-                           "starts under stress-ng: the main thread idle in epoll_wait, the signal never run); "
-                           "the sanitizer-free and ASan runs of this test cover the real binary")
 def test_sighup_the_moment_ready_is_sent_never_kills_the_process(start, workdir):
     # As with SIGTERM: the handler is installed before readiness is reported.
     sock_path = os.path.join(workdir, "pf.sock")
