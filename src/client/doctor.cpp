@@ -147,9 +147,11 @@ bool walk_path(const Identity& who, const std::string& path, Report& report) {
   return true;
 }
 
-// Step 2: the socket itself; connect() needs write permission on it.
-bool check_socket(const Identity& who, const std::string& path, struct stat& st, Report& report) {
-  if (::lstat(path.c_str(), &st) != 0) {
+// Step 2: the socket itself, as lstat() found it (`found` false: nothing there); connect()
+// needs write permission on it.
+bool check_socket(const Identity& who, const std::string& path, bool found, const struct stat& st,
+                  Report& report) {
+  if (!found) {
     report.fail("socket", fmt::format("{} does not exist: connect() fails with ENOENT (2: No "
                                       "such file or directory)",
                                       path));
@@ -256,8 +258,13 @@ std::vector<long> status_numbers(const std::string& status, const std::string& n
   return out;
 }
 
-std::vector<pid_t> nginx_processes(const std::optional<pid_t>& given) {
-  std::vector<pid_t> pids;
+struct NginxProcess {
+  pid_t pid;
+  std::string status;  ///< /proc/PID/status
+};
+
+std::vector<NginxProcess> nginx_processes(const std::optional<pid_t>& given) {
+  std::vector<NginxProcess> found;
   std::optional<pid_t> master = given;
   if (!master) {
     const std::string text = read_file("/run/nginx.pid");
@@ -265,31 +272,32 @@ std::vector<pid_t> nginx_processes(const std::optional<pid_t>& given) {
   }
   // The master and its children (the workers), or every nginx there is.
   DIR* proc = ::opendir("/proc");
-  if (proc == nullptr) return pids;
+  if (proc == nullptr) return found;
   while (const dirent* e = ::readdir(proc)) {
     const pid_t pid = static_cast<pid_t>(std::atol(e->d_name));
     if (pid <= 0) continue;
-    const std::string status = read_file(fmt::format("/proc/{}/status", pid));
+    std::string status = read_file(fmt::format("/proc/{}/status", pid));
     if (status.rfind("Name:\tnginx\n", 0) != 0) continue;
     const auto ppid = status_numbers(status, "PPid:");
-    if (!master || pid == *master || (!ppid.empty() && ppid[0] == *master)) pids.push_back(pid);
+    if (!master || pid == *master || (!ppid.empty() && ppid[0] == *master))
+      found.push_back({pid, std::move(status)});
   }
   ::closedir(proc);
-  std::sort(pids.begin(), pids.end());
-  return pids;
+  std::sort(found.begin(), found.end(),
+            [](const NginxProcess& a, const NginxProcess& b) { return a.pid < b.pid; });
+  return found;
 }
 
 // Step 4: the running nginx sees the same socket (its mount namespace, its root), and its
 // workers have the socket's group (groups are fixed when a process starts).
 void check_nginx(const std::optional<pid_t>& given, const std::string& path,
                  const struct stat& socket_st, bool have_socket, Report& report) {
-  const std::vector<pid_t> pids = nginx_processes(given);
-  if (pids.empty()) {
+  const std::vector<NginxProcess> nginx = nginx_processes(given);
+  if (nginx.empty()) {
     report.hint(given ? fmt::format("no nginx process {}", *given) : "no running nginx found");
     return;
   }
-  for (const pid_t pid : pids) {
-    const std::string status = read_file(fmt::format("/proc/{}/status", pid));
+  for (const auto& [pid, status] : nginx) {
     const auto uid = status_numbers(status, "Uid:");
     const auto gid = status_numbers(status, "Gid:");
     const auto groups = status_numbers(status, "Groups:");
@@ -333,7 +341,7 @@ void check_nginx(const std::optional<pid_t>& given, const std::string& path,
         "(httpd_var_run_t); see docs/deployment.md");
   }
   if (read_file("/sys/module/apparmor/parameters/enabled").rfind('Y', 0) == 0) {
-    const std::string label = read_file(fmt::format("/proc/{}/attr/current", pids.front()));
+    const std::string label = read_file(fmt::format("/proc/{}/attr/current", nginx.front().pid));
     if (!label.empty() && label.rfind("unconfined", 0) != 0) {
       report.hint(fmt::format("nginx runs under the AppArmor profile {}: it must allow {} rw",
                               label.substr(0, label.find('\n')), path));
@@ -351,10 +359,13 @@ int run_doctor(const DoctorRequest& request) {
     return 1;
   }
   const std::string path = absolute(request.socket_path);
+  // Looked at once, as root sees it: check_socket judges it for USER (after a good walk),
+  // check_nginx compares nginx's view with it (whatever USER may do).
   struct stat socket_st {};
+  const bool found = ::lstat(path.c_str(), &socket_st) == 0;
+  const bool have_socket = found && S_ISSOCK(socket_st.st_mode);
   const bool walked = walk_path(*who, path, report);
-  const bool socket_ok = walked && check_socket(*who, path, socket_st, report);
-  const bool have_socket = ::lstat(path.c_str(), &socket_st) == 0 && S_ISSOCK(socket_st.st_mode);
+  const bool socket_ok = walked && check_socket(*who, path, found, socket_st, report);
   bool answered = false;
   if (::geteuid() == 0) {
     // Tried even when a static check failed: the kernel's own answer, and its errno, are what

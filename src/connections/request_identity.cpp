@@ -22,12 +22,6 @@ bool all_zero(std::string_view s) {
   return s.find_first_not_of('0') == std::string_view::npos;
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // An IPv4 or IPv6 address, in its normal form; false for anything else (a name, a port, junk).
 bool normalised_address(std::string_view text, InlineText<46>& out) {
   if (text.empty() || text.size() > 45) return false;
@@ -58,7 +52,7 @@ bool forwarded_node(std::string_view value, InlineText<46>& out) {
     const std::string_view rest = value.substr(close + 1);
     if (!rest.empty() && rest.front() != ':') return false;
     return normalised_address(value.substr(1, close - 1), out) &&
-           std::string_view(out.view()).find(':') != std::string_view::npos;
+           out.view().find(':') != std::string_view::npos;
   }
   if (const auto colon = value.find(':'); colon != std::string_view::npos) {
     value = value.substr(0, colon);  // IPv4 with a port (IPv6 must be bracketed, §6)
@@ -124,9 +118,9 @@ IdentityFields scan_identity_fields(const Request& req, ClientHeader header) {
     }
     if (name != http::field::unknown) continue;  // Host and the other fields routing reads
     const std::string_view n = f.name_string();
-    if (boost::beast::iequals(n, "X-Request-Id")) {
+    if (boost::beast::iequals(n, kRequestIdField)) {
       found.request_id = f.value();
-    } else if (boost::beast::iequals(n, "traceparent")) {
+    } else if (boost::beast::iequals(n, kTraceparentField)) {
       found.traceparent = f.value();
     } else if (boost::beast::iequals(n, client)) {
       found.client_header = true;
@@ -148,11 +142,11 @@ bool forwarded_client(const Request& req, ClientHeader header, InlineText<46>& o
   if (lines == 0) return false;
   switch (header) {
     case ClientHeader::x_real_ip:
-      return lines == 1 && normalised_address(trim(last), out);
+      return lines == 1 && normalised_address(trim_ows(last), out);
     case ClientHeader::x_forwarded_for: {
       const auto comma = last.rfind(',');
       return normalised_address(
-          trim(comma == std::string_view::npos ? last : last.substr(comma + 1)), out);
+          trim_ows(comma == std::string_view::npos ? last : last.substr(comma + 1)), out);
     }
     case ClientHeader::forwarded: {
       // The last element (forwarded-element, §4), and in it the for= pair; the parameters are
@@ -161,7 +155,7 @@ bool forwarded_client(const Request& req, ClientHeader header, InlineText<46>& o
       std::string_view element = comma == std::string_view::npos ? last : last.substr(comma + 1);
       while (!element.empty()) {
         const auto semicolon = element.find(';');
-        const std::string_view pair = trim(element.substr(0, semicolon));
+        const std::string_view pair = trim_ows(element.substr(0, semicolon));
         element.remove_prefix(semicolon == std::string_view::npos ? element.size() : semicolon + 1);
         const auto eq = pair.find('=');
         if (eq != std::string_view::npos && boost::beast::iequals(pair.substr(0, eq), "for")) {

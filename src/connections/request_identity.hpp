@@ -27,7 +27,6 @@ class InlineText {
   }
   char* data() { return text_.data(); }
   void resize(std::size_t n) { size_ = n < N ? n : N; }
-  void clear() { size_ = 0; }
 
  private:
   std::array<char, N> text_;  // not zeroed: only the first size_ characters are ever read
@@ -94,12 +93,15 @@ bool forwarded_client(const Request& req, ClientHeader header, InlineText<46>& o
 /// Whether the connection stores request header field `f` (named `name`) to learn a request's
 /// identity: Forwarded, X-Forwarded-For, X-Real-IP, X-Request-Id, traceparent. Routing never
 /// reads them (reads_field); RequestParser keeps them too.
+inline constexpr std::string_view kRequestIdField = "X-Request-Id";
+inline constexpr std::string_view kTraceparentField = "traceparent";
 inline bool identity_field(http::field f, std::string_view name) {
   if (f == http::field::forwarded) return true;
   if (f != http::field::unknown) return false;
-  return boost::beast::iequals(name, "X-Forwarded-For") ||
-         boost::beast::iequals(name, "X-Real-IP") || boost::beast::iequals(name, "X-Request-Id") ||
-         boost::beast::iequals(name, "traceparent");
+  using boost::beast::iequals;
+  return iequals(name, client_header_name(ClientHeader::x_forwarded_for)) ||
+         iequals(name, client_header_name(ClientHeader::x_real_ip)) ||
+         iequals(name, kRequestIdField) || iequals(name, kTraceparentField);
 }
 
 /// The identity fields of `req`, found in one pass over its stored fields (usually one or two:

@@ -176,8 +176,7 @@ Task<Incoming> read_request(Stream& socket, beast::flat_buffer& buffer, RequestP
     // request again; for the usual bodiless ones that is the only check).
     const auto& request_head = parser.get();
     if (const auto refused = check_request(request_head)) {
-      co_return Incoming{static_cast<unsigned>(*refused), false,
-                         request_head.version() == 10 ? 10u : 11u};
+      co_return Incoming{static_cast<unsigned>(*refused), false, request_head.version()};
     }
     if (request_head.version() >= 11 &&
         beast::iequals(request_head[http::field::expect], "100-continue")) {

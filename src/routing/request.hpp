@@ -6,6 +6,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/optional/optional.hpp>
 #include <cstdint>
+#include <string_view>
 
 #include "util/arena.hpp"
 
@@ -51,5 +52,13 @@ struct DiscardedBody {
 };
 
 using Request = http::request<DiscardedBody, Fields>;
+
+/// `s` without the optional whitespace (spaces and tabs, RFC 9110 §5.6.3) around it: how a
+/// field value's list elements and parameters are read.
+inline std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
 
 }  // namespace printerfacts

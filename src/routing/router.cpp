@@ -210,12 +210,6 @@ bool is_token(std::string_view s) {
   return true;
 }
 
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // Whether the request's transfer codings frame it as chunked: all its Transfer-Encoding lines
 // together are one list (RFC 9110 §5.3), whose last element must be "chunked" and whose other
 // elements must not be (RFC 9112 §6.1: chunked is applied once, last). Framing is where a
@@ -313,10 +307,8 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
   const std::string_view ours = weak_stripped(etag);
   while (!if_none_match.empty()) {
     const auto comma = if_none_match.find(',');
-    std::string_view tag = if_none_match.substr(0, comma);
+    const std::string_view tag = trim_ows(if_none_match.substr(0, comma));
     if_none_match.remove_prefix(comma == std::string_view::npos ? if_none_match.size() : comma + 1);
-    while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) tag.remove_prefix(1);
-    while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) tag.remove_suffix(1);
     if (tag == "*" || (!tag.empty() && weak_stripped(tag) == ours)) return true;
   }
   return false;

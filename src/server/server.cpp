@@ -5,7 +5,6 @@
 
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <latch>
 
 #include "connections/admission.hpp"
@@ -125,9 +124,9 @@ Task<> Server::watchdog() {
 // ThreadSanitizer builds only. Its signal interceptor defers a signal that arrives while the
 // thread is on its way into a blocking call, and delivers it at the thread's next intercepted
 // call; the control thread, idle in epoll_wait with nothing else to do, might make none for
-// good, and the signal would never be handled (seen as a lost SIGTERM or SIGHUP in about one
-// start in 25 on a loaded machine). A short tick gives it that next call. Release and ASan
-// builds handle signals at once and do not have it.
+// good, and the signal would never be handled (a lost SIGHUP twice in about 50 starts under
+// stress-ng, a lost SIGTERM once in a loaded CI run). A short tick gives it that next call. Release
+// and ASan builds handle signals at once and do not have it.
 Task<> Server::keep_signals_moving() {
   Timer tick(control_);
   for (;;) {

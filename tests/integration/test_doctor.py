@@ -1,13 +1,18 @@
 """`printerfacts doctor --as USER`: each way nginx's connect() fails, found and named; a real
 connection as the user when nothing is wrong. Runs as root (the suite does)."""
 
+import contextlib
 import os
 import subprocess
 
 import pytest
 
-from conftest import BINARY
+from conftest import BINARY, wait_until
 from nginx import NGINX, free_port
+
+
+# A pid no process can have (above the kernel's pid_max): the doctor checks no nginx.
+NO_NGINX = ("--nginx-pid", "999999999")
 
 
 def doctor(user, sock, *extra):
@@ -16,18 +21,20 @@ def doctor(user, sock, *extra):
     return r.returncode, r.stdout + r.stderr
 
 
-def nginx_in(workdir, sock, wrap=()):
+@contextlib.contextmanager
+def running_nginx(workdir, sock, wrap=()):
     """A bare nginx (workers as www-data) proxying to `sock`; `wrap` runs it in, say, a mount
-    namespace of its own. Returns the process; its pid is the master's."""
+    namespace of its own. Yields the master's pid once its worker is up; stops it after."""
     port = free_port()
     conf = os.path.join(workdir, "doctor-nginx.conf")
+    pid_file = os.path.join(workdir, "doctor-nginx.pid")
     with open(conf, "w") as f:
         f.write(f"""
 user www-data;
 worker_processes 1;
 daemon off;
 master_process on;
-pid {workdir}/doctor-nginx.pid;
+pid {pid_file};
 error_log {workdir}/doctor-nginx.error.log;
 events {{ worker_connections 64; }}
 http {{
@@ -39,35 +46,28 @@ http {{
 """)
     proc = subprocess.Popen([*wrap, NGINX, "-c", conf, "-e", f"{workdir}/doctor-nginx.error.log"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return proc
+    try:
+        def master_with_worker():
+            assert proc.poll() is None, "nginx exited"
+            text = open(pid_file).read().strip() if os.path.exists(pid_file) else ""
+            # The worker too: its groups are what the doctor checks.
+            return text and subprocess.run(["pgrep", "-P", text], capture_output=True).returncode == 0
+        wait_until(master_with_worker, "nginx and its worker to start", every=0.05)
+        yield int(open(pid_file).read())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
-def nginx_master_pid(workdir, proc, timeout=10):
-    import time
-    deadline = time.monotonic() + timeout
-    path = os.path.join(workdir, "doctor-nginx.pid")
-    while time.monotonic() < deadline:
-        if os.path.exists(path):
-            text = open(path).read().strip()
-            if text:
-                # Also wait for the worker, whose groups the doctor checks.
-                children = subprocess.run(["pgrep", "-P", text], capture_output=True, text=True).stdout
-                if children.strip():
-                    return int(text)
-        assert proc.poll() is None, "nginx exited"
-        time.sleep(0.05)
-    raise AssertionError("nginx did not start")
-
-
-def stop(proc):
-    proc.terminate()
-    proc.wait(timeout=10)
+def serve(start, sock, group="www-data"):
+    """printerfacts on `sock`, the socket given `group` (None: the server's own, root)."""
+    return start("--listen", f"unix:{sock}", *(("--socket-group", group) if group else ()))
 
 
 def test_all_well_it_connects_as_the_user_and_gets_an_answer(start, workdir):
     sock = f"{workdir}/http.sock"
-    start("--listen", f"unix:{sock}", "--socket-group", "www-data")
-    code, out = doctor("www-data", sock, "--nginx-pid", "999999999")
+    serve(start, sock)
+    code, out = doctor("www-data", sock, *NO_NGINX)
     assert code == 0, out
     assert "ok: connected as www-data and asked /healthz: " in out and " 200 ok" in out, out
     assert "result: www-data can connect" in out
@@ -77,8 +77,8 @@ def test_a_directory_the_user_cannot_search(start, workdir):
     private = os.path.join(workdir, "private")
     os.mkdir(private, 0o700)
     sock = f"{private}/http.sock"
-    start("--listen", f"unix:{sock}", "--socket-group", "www-data")
-    code, out = doctor("www-data", sock, "--nginx-pid", "999999999")
+    serve(start, sock)
+    code, out = doctor("www-data", sock, *NO_NGINX)
     assert code == 1, out
     assert f"FAIL: www-data cannot search {private} (mode 0700, owner root, group root)" in out, out
     # The kernel agrees: the child that became www-data got EACCES.
@@ -88,8 +88,8 @@ def test_a_directory_the_user_cannot_search(start, workdir):
 
 def test_a_socket_of_the_wrong_group(start, workdir):
     sock = f"{workdir}/http.sock"
-    start("--listen", f"unix:{sock}")  # the server's own group: root
-    code, out = doctor("www-data", sock, "--nginx-pid", "999999999")
+    serve(start, sock, group=None)
+    code, out = doctor("www-data", sock, *NO_NGINX)
     assert code == 1, out
     assert f"FAIL: www-data may not connect to {sock} (mode 0660, owner root, group root)" in out, out
     assert "hint: give the socket www-data's group (--socket-group, SocketGroup=)" in out, out
@@ -99,7 +99,7 @@ def test_a_socket_of_the_wrong_group(start, workdir):
 
 def test_a_missing_socket(workdir):
     sock = f"{workdir}/nothing.sock"
-    code, out = doctor("www-data", sock, "--nginx-pid", "999999999")
+    code, out = doctor("www-data", sock, *NO_NGINX)
     assert code == 1, out
     assert f"FAIL: {sock} does not exist" in out, out
     assert "(2: No such file or directory)" in out
@@ -111,14 +111,11 @@ def test_nginx_in_another_mount_namespace_sees_no_socket(start, workdir):
     run = os.path.join(workdir, "run")
     os.mkdir(run, 0o755)
     sock = f"{run}/http.sock"
-    start("--listen", f"unix:{sock}", "--socket-group", "www-data")
-    proc = nginx_in(workdir, sock, wrap=["unshare", "-m", "--propagation", "private", "sh", "-c",
-                                         f'mount -t tmpfs tmpfs {run} && exec "$0" "$@"'])
-    try:
-        pid = nginx_master_pid(workdir, proc)
+    serve(start, sock)
+    own_namespace = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                     f'mount -t tmpfs tmpfs {run} && exec "$0" "$@"']
+    with running_nginx(workdir, sock, wrap=own_namespace) as pid:
         code, out = doctor("www-data", sock, "--nginx-pid", str(pid))
-    finally:
-        stop(proc)
     assert code == 1, out
     assert f"FAIL: nginx {pid} sees no {sock}" in out, out
     assert "ok: connected as www-data" in out, "www-data itself can connect: only nginx cannot"
@@ -127,13 +124,9 @@ def test_nginx_in_another_mount_namespace_sees_no_socket(start, workdir):
 
 def test_a_running_nginx_in_the_same_namespace_passes(start, workdir):
     sock = f"{workdir}/http.sock"
-    start("--listen", f"unix:{sock}", "--socket-group", "www-data")
-    proc = nginx_in(workdir, sock)
-    try:
-        pid = nginx_master_pid(workdir, proc)
+    serve(start, sock)
+    with running_nginx(workdir, sock) as pid:
         code, out = doctor("www-data", sock, "--nginx-pid", str(pid))
-    finally:
-        stop(proc)
     assert code == 0, out
     assert "(user www-data) sees the same socket and may connect" in out, out
 
@@ -144,17 +137,13 @@ def test_a_group_added_after_nginx_started_is_not_in_its_worker(start, workdir, 
     # www-data (what the doctor connects as) has it, the running worker does not.
     group = system_group("pfdoctor")
     sock = f"{workdir}/http.sock"
-    start("--listen", f"unix:{sock}", "--socket-group", group)
-    proc = nginx_in(workdir, sock)
-    try:
-        pid = nginx_master_pid(workdir, proc)
+    serve(start, sock, group)
+    with running_nginx(workdir, sock) as pid:
         subprocess.run(["gpasswd", "-a", "www-data", group], check=True, capture_output=True)
         try:
             code, out = doctor("www-data", sock, "--nginx-pid", str(pid))
         finally:
             subprocess.run(["gpasswd", "-d", "www-data", group], check=True, capture_output=True)
-    finally:
-        stop(proc)
     assert code == 1, out
     assert "ok: connected as www-data" in out, out
     assert f"is not in group {group} of {sock}: a group added after nginx started" in out, out
