@@ -31,13 +31,10 @@ Server::Server(const Options& options, ListenerSet listeners, Metrics* metrics, 
 Server::~Server() = default;  // each Worker stops its loop and joins its thread
 
 int Server::run() {
-  // 0. The signals are caught already (the members terminate_ and hangup_).
+  // 0. The signals are blocked and read from a signalfd already (the member signals_).
   // 1. Workers accept and serve; SIGHUP reloads from here on.
   start_workers();
-  asio::co_spawn(control_, reload_on_hangup(), log_connection_failure);
-#if defined(__SANITIZE_THREAD__)
-  asio::co_spawn(control_, keep_signals_moving(), log_connection_failure);
-#endif
+  asio::co_spawn(control_, dispatch_signals(), log_connection_failure);
   // 2. Ready: systemd and the log are told, the watchdog starts.
   announce_ready();
   // 3. Serve until SIGTERM or SIGINT.
@@ -60,12 +57,6 @@ int Server::run() {
 }
 
 void Server::start_workers() {
-  // Workers start with the handled signals blocked, so the kernel always delivers them to the
-  // control thread, never interrupting a worker's system calls (and never deferred behind one,
-  // as sanitizers do); one that arrives meanwhile waits, pending, for this thread.
-  sigset_t handled;
-  sigemptyset(&handled);
-  for (const int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&handled, sig);
   const unsigned n = worker_threads(options_);
   for (unsigned i = 0; i < n; ++i) {
     workers_.push_back(std::make_unique<Worker>(options_, listeners_, site_,
@@ -74,7 +65,7 @@ void Server::start_workers() {
   }
   running_ = workers_.size();
   for (auto& w : workers_) {
-    w->start(handled, [this] {
+    w->start([this] {
       std::lock_guard lock(exit_mutex_);
       --running_;
       exited_.notify_all();
@@ -95,14 +86,9 @@ void Server::announce_ready() {
 }
 
 int Server::serve_until_terminated() {
-  int received = 0;
-  terminate_.async_wait([&](const boost::system::error_code& ec, int sig) {
-    if (!ec) received = sig;
-    control_.stop();
-  });
-  control_.run();
+  control_.run();  // until dispatch_signals() stops it
   systemd::notify("STOPPING=1");
-  return received;
+  return termination_signal_;
 }
 
 // systemd's watchdog (WatchdogSec=): a ping at half the interval, but only while every worker's
@@ -121,25 +107,18 @@ Task<> Server::watchdog() {
   }
 }
 
-// ThreadSanitizer builds only. Its signal interceptor defers a signal that arrives while the
-// thread is on its way into a blocking call, and delivers it at the thread's next intercepted
-// call; the control thread, idle in epoll_wait with nothing else to do, might make none for
-// good, and the signal would never be handled (a lost SIGHUP twice in about 50 starts under
-// stress-ng, a lost SIGTERM once in a loaded CI run). A short tick gives it that next call. Release
-// and ASan builds handle signals at once and do not have it.
-Task<> Server::keep_signals_moving() {
-  Timer tick(control_);
+// SIGHUP reloads; SIGTERM and SIGINT stop the control loop, which run() then takes as the
+// next step of shutting down (a second one ends the shutdown delay).
+Task<> Server::dispatch_signals() {
   for (;;) {
-    tick.expires_after(std::chrono::milliseconds(100));
-    if (auto [ec] = co_await tick.async_wait(use_tuple); ec) co_return;
-  }
-}
-
-Task<> Server::reload_on_hangup() {
-  for (;;) {
-    auto [ec, sig] = co_await hangup_.async_wait(use_tuple);
-    if (ec) co_return;
-    reload();
+    const int sig = co_await signals_.next();
+    if (sig == 0) co_return;
+    if (sig == SIGHUP) {
+      reload();
+      continue;
+    }
+    if (++terminations_ == 1) termination_signal_ = sig;
+    control_.stop();
   }
 }
 
@@ -180,12 +159,11 @@ void Server::lame_duck(int signal) {
                  format_duration(options_.shutdown_delay));
     control_.restart();
     Timer timer(control_, options_.shutdown_delay);
-    timer.async_wait([this](const boost::system::error_code&) { control_.stop(); });
-    terminate_.async_wait([this](const boost::system::error_code& ec, int) {
-      if (!ec) spdlog::info("second signal: ending the shutdown delay early");
-      control_.stop();
+    timer.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) control_.stop();
     });
-    control_.run();
+    control_.run();  // until the delay is over, or dispatch_signals() sees a second signal
+    if (terminations_ > 1) spdlog::info("second signal: ending the shutdown delay early");
   }
   spdlog::info("{}, shutting down (deadline {})",
                delay ? std::string("shutdown delay over") : fmt::format("received {}", signal_name),

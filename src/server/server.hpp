@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <condition_variable>
 #include <functional>
@@ -18,6 +17,7 @@
 #include "listeners/listener_set.hpp"
 #include "log/access_log.hpp"
 #include "metrics/metrics.hpp"
+#include "server/signals.hpp"
 #include "server/worker.hpp"
 
 namespace printerfacts {
@@ -36,7 +36,7 @@ using Reloader = std::function<Reloaded()>;
 /// Runs the service until SIGTERM or SIGINT, reloading on SIGHUP, then shuts down in a fixed
 /// order (run(), docs/architecture.md): answer /healthz with 503 for --shutdown-delay, remove
 /// our socket files, stop accepting, close idle connections, let busy ones finish until
-/// --shutdown-timeout, close the rest. Signals are handled on the thread that calls run(), the
+/// --shutdown-timeout, close the rest. Signals are read on the thread that calls run(), the
 /// control thread; the workers never see them.
 class Server {
  public:
@@ -60,9 +60,8 @@ class Server {
   void finish_in_flight();
 
   // Reached from the control thread's event loop while serving.
-  Task<> reload_on_hangup();
+  Task<> dispatch_signals();
   Task<> watchdog();
-  Task<> keep_signals_moving();
   void reload();
 
   const Options& options_;
@@ -73,13 +72,14 @@ class Server {
   AccessLogSink stdout_sink_{STDOUT_FILENO};  ///< where every worker's access log goes
   ListenerSet listeners_;
 
-  // The control thread's event loop and the signals it handles. Created with the server, so
-  // that they are caught before anything says "ready": a supervisor (or a test) may send one
-  // the moment it sees readiness, and the default actions kill the process (SIGTERM without
-  // removing the socket file).
+  // The control thread's event loop and the signals it reads. Blocked from the moment the
+  // server exists, before any worker thread starts (they inherit the mask) and before anything
+  // says "ready": a supervisor (or a test) may signal the moment it sees readiness, and the
+  // default actions kill the process (SIGTERM without removing the socket file).
   boost::asio::io_context control_{1};
-  boost::asio::basic_signal_set<Executor> terminate_{control_, SIGTERM, SIGINT};
-  boost::asio::basic_signal_set<Executor> hangup_{control_, SIGHUP};
+  Signals signals_{control_, {SIGTERM, SIGINT, SIGHUP}};
+  int termination_signal_ = 0;  ///< the first SIGTERM or SIGINT
+  int terminations_ = 0;        ///< how many have come: a second ends the shutdown delay
 
   std::vector<std::unique_ptr<Worker>> workers_;
   std::mutex exit_mutex_;

@@ -154,16 +154,12 @@ Worker::~Worker() {
   join();
 }
 
-void Worker::start(const sigset_t& blocked, std::function<void()> on_exit) {
-  // The new thread inherits the signal mask of this one at creation: block, create, restore.
-  sigset_t previous;
-  ::pthread_sigmask(SIG_BLOCK, &blocked, &previous);
+void Worker::start(std::function<void()> on_exit) {
   thread_ = std::thread([this, on_exit = std::move(on_exit)] {
     io_.run();  // returns once acceptors are closed and every connection has ended
     if (ctx_.access_log) ctx_.access_log->flush();
     on_exit();
   });
-  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
 }
 
 void Worker::join() {

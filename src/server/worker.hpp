@@ -2,8 +2,6 @@
 // listening socket and serving each connection it accepts for the connection's whole life.
 #pragma once
 
-#include <signal.h>
-
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -40,9 +38,10 @@ class Worker {
   /// Stops the event loop, if still running, and joins the thread.
   ~Worker();
 
-  /// Runs the event loop on a new thread, with `blocked` signals blocked in it, until the
-  /// acceptors are closed and every connection has ended; then calls `on_exit` there.
-  void start(const sigset_t& blocked, std::function<void()> on_exit);
+  /// Runs the event loop on a new thread until the acceptors are closed and every connection
+  /// has ended; then calls `on_exit` there. The thread inherits the caller's signal mask (the
+  /// server's signals blocked: see server/signals.hpp).
+  void start(std::function<void()> on_exit);
   void join();
 
   /// Serves every request that starts from now on with `site`; counts `switched` down once it

@@ -1,0 +1,35 @@
+// The signals the server acts on (SIGTERM, SIGINT, SIGHUP), read from a signalfd on the control
+// thread's event loop instead of caught by a handler.
+#pragma once
+
+#include <signal.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <initializer_list>
+
+#include "connections/executor.hpp"
+
+namespace printerfacts {
+
+/// Blocks `signals` in the calling thread, and so in every thread it creates afterwards, and
+/// makes them readable from a signalfd. No handler ever runs: a signal sent at any moment (even
+/// the moment READY=1 is out) waits in the kernel, pending, until the control loop reads it.
+/// A handler would run on whichever thread the kernel picks, interrupting its system calls, and
+/// ThreadSanitizer defers handlers in ways that lost one in tens of starts under load.
+/// Construct it on the main thread before any other thread starts.
+class Signals {
+ public:
+  /// Throws StartupError naming the call that failed.
+  Signals(boost::asio::io_context& io, std::initializer_list<int> signals);
+  Signals(const Signals&) = delete;
+  Signals& operator=(const Signals&) = delete;
+
+  /// The next signal: the number, or 0 when the wait was cancelled or failed.
+  Task<int> next();
+
+ private:
+  boost::asio::posix::basic_stream_descriptor<Executor> descriptor_;  ///< the signalfd
+};
+
+}  // namespace printerfacts
