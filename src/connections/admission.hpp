@@ -10,6 +10,7 @@
 #include <string>
 #include <type_traits>
 
+#include "connections/connection_budget.hpp"
 #include "connections/executor.hpp"
 #include "connections/peer.hpp"
 #include "connections/session.hpp"
@@ -42,9 +43,10 @@ class ThrottledWarning {
 class Admission {
  public:
   /// `listener` is the listener's index (for metrics); `metrics_listener` when it serves only
-  /// /metrics and /healthz.
-  Admission(std::size_t listener, bool metrics_listener)
-      : listener_(listener), metrics_listener_(metrics_listener) {}
+  /// /metrics and /healthz. `budget` is the limit this listener's connections count against,
+  /// shared with the other listeners of its kind in every worker; it must outlive the Admission.
+  Admission(std::size_t listener, bool metrics_listener, ConnectionBudget& budget)
+      : listener_(listener), metrics_listener_(metrics_listener), budget_(&budget) {}
 
   template <class Protocol>
   void admit(Socket<Protocol> s, SessionContext& ctx) {
@@ -61,23 +63,31 @@ class Admission {
         return;  // the socket closes as it goes out of scope, unread
       }
     }
-    // Over the connection limit (shared out evenly between workers): turn the newcomer away at
-    // once rather than let descriptors and memory run out for everyone.
-    if (ctx.registry.size() >= ctx.connection_limit) {
-      over_limit_.warn("connection limit ({}) reached; closing new connections",
-                       ctx.options.max_connections);
+    // At the connection limit (the whole process's, ConnectionBudget): turn the newcomer away
+    // at once rather than let descriptors and memory run out for everyone. The metrics
+    // listeners have a small budget of their own, so that monitoring and health checks still
+    // get through when the service is full (an orchestrator would kill a server that is only
+    // busy).
+    ConnectionBudget::Slot slot = budget_->take();
+    if (!slot) {
+      over_limit_.warn("connection limit ({}) reached on {}; closing new connections",
+                       budget_->limit(),
+                       metrics_listener_ ? "the metrics listeners" : "the service's listeners");
+      if (ctx.metrics) ctx.metrics->over_limit[listener_].add();
       return;
     }
     if (ctx.metrics) ctx.metrics->accepted[listener_].add();
     const auto executor = s.get_executor();
-    boost::asio::co_spawn(
-        executor, run_session(std::move(s), std::move(peer), ctx, metrics_listener_, listener_),
-        log_connection_failure);
+    boost::asio::co_spawn(executor,
+                          run_session(std::move(s), std::move(peer), std::move(slot), ctx,
+                                      metrics_listener_, listener_),
+                          log_connection_failure);
   }
 
  private:
   std::size_t listener_;
   bool metrics_listener_;
+  ConnectionBudget* budget_;
   ThrottledWarning refused_;
   ThrottledWarning over_limit_;
 };

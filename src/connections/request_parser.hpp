@@ -20,6 +20,29 @@ namespace printerfacts {
 /// are refused with 431 while parsing.
 inline constexpr std::size_t kMaxHeaderFields = 100;
 
+/// True when `unparsed`, what a chunked body's parser left in the buffer (a chunk-size line,
+/// after the CRLF that ends the previous chunk's data), holds the whole line, and the line ends
+/// inside a quoted chunk-extension value. Beast looks for the closing quote beyond the line's
+/// end, in everything buffered, so it would ask for more until the read buffer is full; a
+/// quoted-string holds no CR or LF (RFC 9112 §7.1.1), so the line is refused as soon as it is
+/// complete.
+inline bool chunk_line_ends_in_quotes(std::string_view unparsed) {
+  if (unparsed.substr(0, 2) == "\r\n") unparsed.remove_prefix(2);
+  const auto eol = unparsed.find("\r\n");
+  if (eol == std::string_view::npos) return false;  // not a whole line yet
+  bool quoted = false;
+  for (std::size_t i = 0; i < eol; ++i) {
+    if (!quoted) {
+      quoted = unparsed[i] == '"';
+    } else if (unparsed[i] == '\\') {
+      ++i;  // a quoted-pair: the next byte is taken as it is
+    } else if (unparsed[i] == '"') {
+      quoted = false;
+    }
+  }
+  return quoted;
+}
+
 /// True when a line of `head` after its first begins with a space or a tab: an obs-fold
 /// continuation (RFC 9112 §5.2), or whitespace between the request line and the first field
 /// (§2.2). Both are refused; see RequestParser::put_head.
@@ -103,9 +126,14 @@ class RequestParser final : public http::request_parser<DiscardedBody, ArenaAllo
   // that empty line in the input before it calls this. Beast would unfold an obs-fold in a
   // trailer field; it is refused there as in the head (put_head), so no field anywhere in a
   // request is read in a folded form.
+  // A quoted chunk-extension value may hold no CR or LF (RFC 9112 §7.1.1: qdtext excludes
+  // them); Beast's quoted-string accepts any byte, so a bare LF inside quotes would pass.
   void on_chunk_header_impl(std::uint64_t size, boost::beast::string_view extensions,
                             boost::beast::error_code& ec) override {
-    if (size == 0 && trailers_have_continuation_line(extensions.data() + extensions.size())) {
+    if (extensions.find_first_of("\r\n") != boost::beast::string_view::npos) {
+      ec = http::error::bad_chunk_extension;
+    } else if (size == 0 &&
+               trailers_have_continuation_line(extensions.data() + extensions.size())) {
       ec = http::error::bad_obs_fold;
     }
   }

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <tuple>
 
+#include "connections/connection_budget.hpp"
 #include "connections/executor.hpp"
 #include "connections/peer.hpp"
 #include "connections/request_identity.hpp"
@@ -70,6 +71,32 @@ Task<beast::error_code> read_head(Stream& socket, beast::flat_buffer& buffer,
     beast::error_code parse_ec;
     buffer.consume(parser.put_head(buffered(buffer), parse_ec));
     if (parse_ec != http::error::need_more) co_return parse_ec;
+  }
+}
+
+/// Reads the rest of a request's body into `parser`, which drops it, as it arrives. Returns the
+/// parser's verdict (no error once the request is complete), or the socket's own error. Beast's
+/// http::async_read would do the same, except that it reads on after a chunk-size line whose
+/// quoted extension value is never closed (chunk_line_ends_in_quotes).
+template <class Stream>
+Task<beast::error_code> read_body(Stream& socket, beast::flat_buffer& buffer,
+                                  RequestParser& parser) {
+  parser.eager(true);
+  for (;;) {
+    beast::error_code ec;
+    if (buffer.size() > 0) buffer.consume(parser.put(buffer.cdata(), ec));
+    if (parser.is_done()) co_return beast::error_code{};
+    if (ec && ec != http::error::need_more) co_return ec;
+    if (parser.chunked() && chunk_line_ends_in_quotes(buffered(buffer)))
+      co_return http::error::bad_chunk_extension;
+    // The buffer's bound is the bound on a chunk-size line, extension or trailer section.
+    const std::size_t room = std::min(kReadChunk, buffer.max_size() - buffer.size());
+    if (room == 0) co_return http::error::buffer_overflow;
+    auto [read_ec, n] = co_await socket.async_read_some(buffer.prepare(room), use_tuple);
+    // The peer ended the stream before the body did (Beast's put_eof says the same).
+    if (read_ec == asio::error::eof) co_return http::error::partial_message;
+    if (read_ec) co_return read_ec;
+    buffer.commit(n);
   }
 }
 
@@ -185,7 +212,7 @@ Task<Incoming> read_request(Stream& socket, beast::flat_buffer& buffer, RequestP
           co_await asio::async_write(socket, asio::buffer(kContinue), use_tuple);
       if (ec) co_return Incoming{0, true, 11};
     }
-    std::tie(ec, std::ignore) = co_await http::async_read(socket, buffer, parser, use_tuple);
+    ec = co_await read_body(socket, buffer, parser);
   }
   co_return verdict(ec, parser);
 }
@@ -336,12 +363,13 @@ class RequestRecord {
 }  // namespace session
 
 /// Serves one accepted connection, accepted on listener number `listener` (a metrics-only one
-/// when `metrics_listener`), with the worker's current Site for each request, until the peer
-/// closes, a deadline passes, a response says "Connection: close", or shutdown closes it. Never
-/// throws for anything the peer sends. Each request takes the three steps above.
+/// when `metrics_listener`) and holding `slot` of the connection limit until it ends, with the
+/// worker's current Site for each request, until the peer closes, a deadline passes, a response
+/// says "Connection: close", or shutdown closes it. Never throws for anything the peer sends. Each
+/// request takes the three steps above.
 template <class Stream>
-Task<> run_session(Stream socket, Peer peer, SessionContext& ctx, bool metrics_listener,
-                   std::size_t listener) {
+Task<> run_session(Stream socket, Peer peer, [[maybe_unused]] ConnectionBudget::Slot slot,
+                   SessionContext& ctx, bool metrics_listener, std::size_t listener) {
   using namespace session;
   ConnectionRegistry::Entry entry(ctx.registry, [&socket](ConnectionRegistry::Stop how) {
     beast::error_code ignored;

@@ -25,7 +25,6 @@ struct SessionContext {
   ConnectionRegistry registry;
   HttpDate date;
   WorkerMetrics* metrics = nullptr;  ///< null when nothing serves /metrics: nothing is recorded
-  std::size_t connection_limit = 0;  ///< this worker's share of --max-connections
   BlockPool blocks;  ///< memory for the header fields of requests in flight (util/arena.hpp)
 };
 

@@ -1,5 +1,6 @@
 // printerfacts: parse the configuration, build the content, open the listeners, serve, and map
 // the outcome to an exit code. Every start-up error is reported here, once.
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 #include "listeners/listener_set.hpp"
 #include "listeners/unix_socket.hpp"
 #include "log/diagnostics.hpp"
+#include "log/log_stream.hpp"
 #include "metrics/listen_queue.hpp"
 #include "metrics/metrics.hpp"
 #include "server/server.hpp"
@@ -26,6 +28,17 @@
 namespace {
 
 using namespace printerfacts;
+
+// A loss of log lines is told as a warning in the diagnostics.
+void say(const std::string& message) {
+  spdlog::warn("{}", message);
+}
+
+// Where diagnostics go: stderr, written by a thread of its own (log/log_stream.hpp).
+const std::shared_ptr<LogStream>& diagnostics_stream() {
+  static const auto stream = std::make_shared<LogStream>(STDERR_FILENO, "diagnostics", say, false);
+  return stream;
+}
 
 // --check: everything start-up would verify, without creating, changing or removing anything.
 void check_listen_addresses(const Options& options) {
@@ -79,7 +92,14 @@ Reloader reloader(int argc, const char* const* argv, const Options& running,
   };
 }
 
-int run(int argc, const char* const* argv, const Options& options) {
+// How long the logs may take to be written out once the shutdown deadline has passed: a
+// healthy stream needs microseconds; a stuck one gets no more than this.
+constexpr auto kLogGrace = std::chrono::milliseconds(200);
+
+// Serves with `options`; returns the exit code, and sets `logs_deadline` to when whatever is
+// left of the diagnostics must be written by.
+int run(int argc, const char* const* argv, const Options& options,
+        std::chrono::steady_clock::time_point& logs_deadline) {
   if (options.healthcheck) return healthcheck(options);
   if (options.doctor) {
     const ListenAddress& where = options.listen.front();
@@ -101,6 +121,9 @@ int run(int argc, const char* const* argv, const Options& options) {
                fmt::join(where, " "), worker_threads(options));
     return 0;
   }
+  // The access log's own writer: the workers hand lines over and never wait for stdout.
+  std::optional<LogStream> access_log;
+  if (options.access_log) access_log.emplace(STDOUT_FILENO, "access", say, true);
   ListenerSet listeners = ListenerSet::open(options, ids);
   if (listeners.stale_sockets_replaced() > 0) {
     spdlog::warn("removed {} stale socket file(s) left by a previous run",
@@ -117,19 +140,40 @@ int run(int argc, const char* const* argv, const Options& options) {
   if (metrics_listener || options.metrics_on_main) {
     metrics.emplace(std::move(observed), worker_threads(options));
     metrics->stale_sockets_removed(listeners.stale_sockets_replaced());
+    metrics->observe_logs({access_log ? &*access_log : nullptr, diagnostics_stream().get()});
   }
   const MetricsSource* source = metrics ? &*metrics : nullptr;
   auto site = std::make_shared<const Site>(
       std::move(content), PeerAllowList{ids.allow_uids, ids.allow_gids}, source,
       options.metrics_on_main, &health, Forwarding{ids.trusted, ids.client_header});
   Server server(options, std::move(listeners), metrics ? &*metrics : nullptr, health,
-                std::move(site), reloader(argc, argv, options, source, &health));
-  return server.run();
+                std::move(site), reloader(argc, argv, options, source, &health),
+                access_log ? &*access_log : nullptr);
+  const int code = server.run();
+  logs_deadline = server.shutdown_deadline() + kLogGrace;
+  if (access_log && !access_log->drain(logs_deadline)) {
+    spdlog::error("{} access log line(s) not written at exit: stdout is not being read",
+                  access_log->dropped(LogDrop::exit));
+  }
+  return code;
+}
+
+// Descriptors 0, 1 and 2 are the standard streams only if they are open when we start: started
+// with one closed, the first socket or file we open would take its number, and a log line meant
+// for stdout would be written into a client's connection. Each closed one is opened on
+// /dev/null first, before anything else can take it.
+void keep_standard_streams_open() {
+  for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    const int opened = ::open("/dev/null", O_RDWR);  // the lowest free number: fd itself
+    if (opened != fd) std::_Exit(71);                // EX_OSERR: no /dev/null, nowhere to say so
+  }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  keep_standard_streams_open();
   // A peer that disconnects must not kill the process; socket writes use MSG_NOSIGNAL already,
   // this covers stdout when the access log goes to a pipe whose reader went away.
   ::signal(SIGPIPE, SIG_IGN);
@@ -144,18 +188,28 @@ int main(int argc, char** argv) {
   }
   const Options& options = *command_line.options;
   try {
-    setup_diagnostics(options.log_format == Options::LogFormat::json, options.log_level);
+    setup_diagnostics(diagnostics_stream(), options.log_format == Options::LogFormat::json,
+                      options.log_level);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "printerfacts: %s\n", e.what());
     return 1;
   }
+  auto logs_deadline = std::chrono::steady_clock::time_point::max();
+  int code = 1;
   try {
-    return run(argc, argv, options);
+    code = run(argc, argv, options, logs_deadline);
   } catch (const StartupError& e) {
     spdlog::error("{}", e.what());
-    return 1;
   } catch (const std::exception& e) {
     spdlog::critical("unexpected error: {}", e.what());
-    return 1;
   }
+  // At least a moment for what was said last (a stuck access log is reported just now).
+  logs_deadline = std::max(logs_deadline, std::chrono::steady_clock::now() + kLogGrace);
+  if (logs_deadline == std::chrono::steady_clock::time_point::max()) {
+    logs_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  }
+  // A stderr nobody reads must not keep the process from exiting: past the deadline, what it
+  // still holds is lost, and the writer thread, stuck in write(2), ends with the process.
+  if (!diagnostics_stream()->drain(logs_deadline)) std::_Exit(code);
+  return code;
 }

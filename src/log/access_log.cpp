@@ -11,18 +11,6 @@
 
 namespace printerfacts {
 
-void AccessLogSink::write(std::string_view lines) {
-  std::lock_guard lock(mutex_);
-  while (!lines.empty()) {
-    const ssize_t n = ::write(fd_, lines.data(), lines.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return;  // a closed or full stdout must not stop the service; the lines are dropped
-    }
-    lines.remove_prefix(static_cast<std::size_t>(n));
-  }
-}
-
 // Written by hand into reserved memory, not with fmt: this runs on every request, and
 // fmt::format_to into a string through a back_inserter cost more instructions than the rest of
 // a /fact request.
@@ -106,9 +94,7 @@ void append_json_escaped(std::string& out, std::string_view text) {
 }
 
 void AccessLog::flush() {
-  if (buffer_.empty()) return;
-  sink_.write(buffer_);
-  buffer_.clear();
+  sink_.submit(buffer_);  // leaves buffer_ empty
 }
 
 }  // namespace printerfacts

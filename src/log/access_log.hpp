@@ -4,24 +4,12 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <string_view>
 
+#include "log/log_stream.hpp"
+
 namespace printerfacts {
-
-/// The one place log lines leave the process. Whole batches of whole lines are written with one
-/// write(2) under a mutex, so lines from different threads never interleave, and the lock is
-/// taken once per batch, not once per request.
-class AccessLogSink {
- public:
-  explicit AccessLogSink(int fd) : fd_(fd) {}
-  void write(std::string_view lines);
-
- private:
-  std::mutex mutex_;
-  int fd_;
-};
 
 /// What one request leaves in the log.
 struct AccessRecord {
@@ -37,9 +25,10 @@ struct AccessRecord {
   std::chrono::nanoseconds duration{};
 };
 
-/// One worker's log buffer. Lines are appended as requests finish and flushed by a handler
-/// posted to the worker's event loop: it runs after the requests that are ready now, so a busy
-/// worker writes many lines at once and an idle one writes at once. Not thread-safe.
+/// One worker's log buffer. Lines are appended as requests finish and handed to the stream by a
+/// handler posted to the worker's event loop: it runs after the requests that are ready now, so
+/// a busy worker hands many lines over at once and an idle one at once. The worker never
+/// writes: the stream's own thread does (log_stream.hpp). Not thread-safe.
 class AccessLog {
  public:
   /// How lines look.
@@ -48,7 +37,7 @@ class AccessLog {
     bool timestamps = true;  ///< off when stdout is the journal, which stamps lines itself
   };
 
-  AccessLog(AccessLogSink& sink, boost::asio::any_io_executor executor, Style style)
+  AccessLog(LogStream& sink, boost::asio::any_io_executor executor, Style style)
       : sink_(sink), executor_(std::move(executor)), style_(style) {}
   ~AccessLog() { flush(); }
 
@@ -56,7 +45,7 @@ class AccessLog {
   void flush();
 
  private:
-  AccessLogSink& sink_;
+  LogStream& sink_;
   boost::asio::any_io_executor executor_;
   Style style_;
   std::string buffer_;

@@ -1,7 +1,7 @@
 #include "log/diagnostics.hpp"
 
 #include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -25,11 +25,31 @@ class JsonMessage : public spdlog::custom_flag_formatter {
   }
 };
 
+// Formats each line and hands it to a LogStream. The sink's mutex guards only the formatting
+// and the hand-over, never a write.
+class StreamSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit StreamSink(std::shared_ptr<LogStream> stream) : stream_(std::move(stream)) {}
+
+ private:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    line_.append(formatted.data(), formatted.size());
+    stream_->submit(line_);
+  }
+  void flush_() override {}
+
+  std::shared_ptr<LogStream> stream_;
+  std::string line_;
+};
+
 }  // namespace
 
-void setup_diagnostics(bool json, const std::string& level) {
-  auto logger = spdlog::get("printerfacts");
-  if (!logger) logger = spdlog::stderr_logger_mt("printerfacts");
+void setup_diagnostics(std::shared_ptr<LogStream> stream, bool json, const std::string& level) {
+  spdlog::drop("printerfacts");
+  auto logger = std::make_shared<spdlog::logger>("printerfacts",
+                                                 std::make_shared<StreamSink>(std::move(stream)));
   const bool journal = stream_is_journal(STDERR_FILENO);
   std::string pattern;
   if (json) {

@@ -81,6 +81,25 @@ std::string status_label(std::size_t slot) {
 
 }  // namespace
 
+MetricFamily Metrics::log_lines_dropped() const {
+  MetricFamily dropped{"printerfacts_log_lines_dropped_total",
+                       "Log lines dropped instead of written, by stream (access: stdout, "
+                       "diagnostics: stderr) and reason: queue_full (the reader is stalled or "
+                       "slow), no_space, closed, write_error, exit.",
+                       MetricType::Counter,
+                       {}};
+  for (const LogStream* stream : logs_) {
+    if (stream == nullptr) continue;
+    for (std::size_t r = 0; r < kLogDropReasons.size(); ++r) {
+      auto metric =
+          labelled({{"stream", stream->name()}, {"reason", std::string(kLogDropReasons[r])}});
+      metric.counter.value = static_cast<double>(stream->dropped(static_cast<LogDrop>(r)));
+      dropped.metric.push_back(std::move(metric));
+    }
+  }
+  return dropped;
+}
+
 std::string Metrics::render() const {
   std::vector<MetricFamily> families = registry_->Collect();
 
@@ -160,18 +179,28 @@ std::string Metrics::render() const {
                         {}};
   MetricFamily open{
       "printerfacts_connections_open", "Connections open now, by listener.", MetricType::Gauge, {}};
+  MetricFamily refused{"printerfacts_connections_refused_total",
+                       "Connections closed unread at accept, by listener and reason: limit (the "
+                       "listener's connection limit was reached: --max-connections, or the "
+                       "metrics listeners' reserve).",
+                       MetricType::Counter,
+                       {}};
   MetricFamily rejected{"printerfacts_peer_credential_rejections_total",
                         "Unix-socket connections closed unread because the peer's uid/gid is not "
                         "allowed (--allow-uid, --allow-gid), by listener.",
                         MetricType::Counter,
                         {}};
   for (std::size_t l = 0; l < listeners_.size(); ++l) {
-    std::uint64_t a = 0, c = 0, x = 0;
+    std::uint64_t a = 0, c = 0, x = 0, over = 0;
     for (const auto& w : workers_) {
       a += w->accepted[l].get();
       c += w->closed[l].get();
       x += w->rejected[l].get();
+      over += w->over_limit[l].get();
     }
+    auto at_limit = labelled({{"listener", listeners_[l].name}, {"reason", "limit"}});
+    at_limit.counter.value = static_cast<double>(over);
+    refused.metric.push_back(std::move(at_limit));
     auto metric = labelled({{"listener", listeners_[l].name}});
     metric.counter.value = static_cast<double>(a);
     accepted.metric.push_back(metric);
@@ -205,11 +234,12 @@ std::string Metrics::render() const {
     backlog.metric.push_back(std::move(metric));
   }
 
-  for (auto* f : {&requests, &duration, &in_flight, &sent, &accepted, &open, &rejected,
+  for (auto* f : {&requests, &duration, &in_flight, &sent, &accepted, &open, &refused, &rejected,
                   &forwarded_ignored, &pending, &backlog}) {
     families.push_back(std::move(*f));
   }
-  for (auto& f : collect_process_metrics()) families.push_back(std::move(f));
+  families.push_back(log_lines_dropped());
+  for (auto& f : process_.collect()) families.push_back(std::move(f));
   return prometheus::TextSerializer().Serialize(families);
 }
 

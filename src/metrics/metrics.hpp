@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "log/log_stream.hpp"
+#include "metrics/process_metrics.hpp"
 #include "metrics/worker_metrics.hpp"
 #include "routing/router.hpp"
 
@@ -38,11 +40,19 @@ class Metrics : public MetricsSource {
   /// One reload (SIGHUP) applied, or refused for an invalid configuration.
   void reload_finished(bool applied);
 
+  /// The log streams whose dropped lines are exported (null entries are skipped); they must
+  /// outlive the Metrics. Call before serving.
+  void observe_logs(std::vector<const LogStream*> streams) { logs_ = std::move(streams); }
+
   std::string render() const override;
 
  private:
+  prometheus::MetricFamily log_lines_dropped() const;
+
   std::vector<MetricsListener> listeners_;
   std::vector<std::unique_ptr<WorkerMetrics>> workers_;
+  std::vector<const LogStream*> logs_;
+  ProcessMetrics process_;
   // Rare, process-wide events live in a prometheus-cpp registry of their own.
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& stale_sockets_;

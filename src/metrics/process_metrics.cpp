@@ -1,9 +1,13 @@
 #include "metrics/process_metrics.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <array>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -22,7 +26,7 @@ prometheus::MetricFamily gauge(std::string name, std::string help, double value,
   return prometheus::MetricFamily{std::move(name), std::move(help), type, {m}};
 }
 
-double boot_time() {
+double read_boot_time() {
   std::ifstream in("/proc/stat");
   std::string key;
   double value = 0;
@@ -36,26 +40,43 @@ double boot_time() {
   return 0;
 }
 
-int count_open_fds() {
-  DIR* dir = ::opendir("/proc/self/fd");
-  if (dir == nullptr) return -1;
+// The entries of the directory open as `dir`, from its start, without "." and "..";
+// -1 when it cannot be read.
+int count_entries(int dir) {
+  if (::lseek(dir, 0, SEEK_SET) != 0) return -1;
+  alignas(8) std::array<char, 8192> buf;
   int n = 0;
-  while (const dirent* e = ::readdir(dir)) {
-    if (e->d_name[0] != '.') ++n;
+  for (;;) {
+    const long got = ::syscall(SYS_getdents64, dir, buf.data(), buf.size());
+    if (got < 0) return -1;
+    if (got == 0) return n;
+    for (long off = 0; off < got;) {
+      // struct linux_dirent64: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name.
+      const char* entry = buf.data() + off;
+      unsigned short reclen = 0;
+      std::memcpy(&reclen, entry + 16, sizeof reclen);
+      const char* name = entry + 19;
+      if (name[0] != '.') ++n;
+      off += reclen;
+    }
   }
-  ::closedir(dir);
-  return n - 1;  // not counting the descriptor opendir() itself holds
 }
 
 }  // namespace
 
-std::vector<prometheus::MetricFamily> collect_process_metrics() {
+ProcessMetrics::ProcessMetrics()
+    : stat_(::open("/proc/self/stat", O_RDONLY | O_CLOEXEC)),
+      fds_(::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)),
+      boot_time_(read_boot_time()) {}
+
+std::vector<prometheus::MetricFamily> ProcessMetrics::collect() const {
   std::vector<prometheus::MetricFamily> out;
-  std::ifstream in("/proc/self/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::array<char, 1024> buf;
+  const ssize_t n = stat_.valid() ? ::pread(stat_.get(), buf.data(), buf.size() - 1, 0) : -1;
+  const std::string stat(buf.data(), n > 0 ? static_cast<std::size_t>(n) : 0);
   // Fields after the command name, which is in parentheses and may contain spaces.
   const auto close = stat.rfind(')');
-  if (close != std::string::npos) {
+  if (close != std::string::npos && close + 2 < stat.size()) {
     std::istringstream fields(stat.substr(close + 2));
     std::string f[24];
     for (auto& field : f) fields >> field;
@@ -67,13 +88,24 @@ std::vector<prometheus::MetricFamily> collect_process_metrics() {
               (std::stod(f[11]) + std::stod(f[12])) / ticks, prometheus::MetricType::Counter));
     out.push_back(gauge("process_start_time_seconds",
                         "Start time of the process since unix epoch in seconds.",
-                        boot_time() + std::stod(f[19]) / ticks));
+                        boot_time_ + std::stod(f[19]) / ticks));
     out.push_back(
         gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", std::stod(f[20])));
     out.push_back(gauge("process_resident_memory_bytes", "Resident memory size in bytes.",
                         std::stod(f[21]) * page));
   }
-  out.push_back(gauge("process_open_fds", "Number of open file descriptors.", count_open_fds()));
+  if (fds_.valid()) {
+    int open_fds = 0;
+    {
+      std::lock_guard lock(fds_mutex_);
+      open_fds = count_entries(fds_.get());
+    }
+    // Every descriptor the process holds, the ones this reads /proc with included (they are
+    // the process's, opened once).
+    if (open_fds >= 0) {
+      out.push_back(gauge("process_open_fds", "Number of open file descriptors.", open_fds));
+    }
+  }
   rlimit limit{};
   if (::getrlimit(RLIMIT_NOFILE, &limit) == 0) {
     out.push_back(gauge("process_max_fds", "Maximum number of open file descriptors.",

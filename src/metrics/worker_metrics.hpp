@@ -43,7 +43,8 @@ struct alignas(64) WorkerMetrics {
   explicit WorkerMetrics(std::size_t listeners)
       : accepted(std::make_unique<LocalCounter[]>(listeners)),
         closed(std::make_unique<LocalCounter[]>(listeners)),
-        rejected(std::make_unique<LocalCounter[]>(listeners)) {}
+        rejected(std::make_unique<LocalCounter[]>(listeners)),
+        over_limit(std::make_unique<LocalCounter[]>(listeners)) {}
 
   /// A request's first byte arrived.
   void request_started() { started.add(); }
@@ -61,9 +62,10 @@ struct alignas(64) WorkerMetrics {
   LocalCounter finished;
   LocalCounter bytes_sent;
   LocalCounter forwarded_ignored;  ///< a client header from a peer not trusted to send one
-  std::unique_ptr<LocalCounter[]> accepted;  ///< per listener
-  std::unique_ptr<LocalCounter[]> closed;    ///< per listener
-  std::unique_ptr<LocalCounter[]> rejected;  ///< per listener: peer credentials not allowed
+  std::unique_ptr<LocalCounter[]> accepted;    ///< per listener
+  std::unique_ptr<LocalCounter[]> closed;      ///< per listener
+  std::unique_ptr<LocalCounter[]> rejected;    ///< per listener: peer credentials not allowed
+  std::unique_ptr<LocalCounter[]> over_limit;  ///< per listener: closed at the connection limit
 };
 
 }  // namespace printerfacts

@@ -213,10 +213,11 @@ bool is_token(std::string_view s) {
 // Whether the request's transfer codings frame it as chunked: all its Transfer-Encoding lines
 // together are one list (RFC 9110 §5.3), whose last element must be "chunked" and whose other
 // elements must not be (RFC 9112 §6.1: chunked is applied once, last). Framing is where a
-// leniency becomes request smuggling, so the list is read strictly: every element is a coding
-// name (a token, parameters allowed except on chunked, which has none), and an empty element or
-// an empty line makes the request a bad one, as llhttp and h11 treat it, though RFC 9110
-// §5.6.1 lets a recipient skip empty elements.
+// leniency becomes request smuggling, so every element must be a coding name (a token,
+// parameters allowed except on chunked, which has none). Empty elements (`,chunked`,
+// `chunked,`, ` , chunked`) are skipped: RFC 9110 §5.6.1 says a recipient MUST accept and
+// ignore them, and Beast, which frames the body, skips them too (its token_list), so the list
+// read here is the one the body is read by.
 bool chunked_last(const Request& req) {
   bool chunked = false;  // whether the last element so far is chunked
   for (const auto& f : req) {
@@ -225,11 +226,13 @@ bool chunked_last(const Request& req) {
     for (;;) {
       const auto comma = rest.find(',');
       const std::string_view element = trim_ows(rest.substr(0, comma));
-      const auto semicolon = element.find(';');
-      const std::string_view name = trim_ows(element.substr(0, semicolon));
-      if (!is_token(name) || chunked) return false;  // empty, not a name, or after chunked
-      chunked = boost::beast::iequals(name, "chunked");
-      if (chunked && semicolon != std::string_view::npos) return false;
+      if (!element.empty()) {
+        const auto semicolon = element.find(';');
+        const std::string_view name = trim_ows(element.substr(0, semicolon));
+        if (!is_token(name) || chunked) return false;  // not a name, or after chunked
+        chunked = boost::beast::iequals(name, "chunked");
+        if (chunked && semicolon != std::string_view::npos) return false;
+      }
       if (comma == std::string_view::npos) break;
       rest.remove_prefix(comma + 1);
     }

@@ -20,13 +20,15 @@ using Timer = asio::steady_timer::rebind_executor<Executor>::other;
 }  // namespace
 
 Server::Server(const Options& options, ListenerSet listeners, Metrics* metrics, Health& health,
-               std::shared_ptr<const Site> site, Reloader reload)
+               std::shared_ptr<const Site> site, Reloader reload, LogStream* access_log)
     : options_(options),
       metrics_(metrics),
       health_(health),
       site_(std::move(site)),
       reload_(std::move(reload)),
-      listeners_(std::move(listeners)) {}
+      access_log_(access_log),
+      listeners_(std::move(listeners)),
+      service_connections_(options.max_connections) {}
 
 Server::~Server() = default;  // each Worker stops its loop and joins its thread
 
@@ -59,9 +61,9 @@ int Server::run() {
 void Server::start_workers() {
   const unsigned n = worker_threads(options_);
   for (unsigned i = 0; i < n; ++i) {
-    workers_.push_back(std::make_unique<Worker>(options_, listeners_, site_,
-                                                options_.access_log ? &stdout_sink_ : nullptr,
-                                                metrics_ ? &metrics_->worker(i) : nullptr));
+    workers_.push_back(std::make_unique<Worker>(options_, listeners_, site_, access_log_,
+                                                metrics_ ? &metrics_->worker(i) : nullptr,
+                                                service_connections_, monitoring_connections_));
   }
   running_ = workers_.size();
   for (auto& w : workers_) {
@@ -165,6 +167,7 @@ void Server::lame_duck(int signal) {
     control_.run();  // until the delay is over, or dispatch_signals() sees a second signal
     if (terminations_ > 1) spdlog::info("second signal: ending the shutdown delay early");
   }
+  shutdown_deadline_ = std::chrono::steady_clock::now() + options_.shutdown_timeout;
   spdlog::info("{}, shutting down (deadline {})",
                delay ? std::string("shutdown delay over") : fmt::format("received {}", signal_name),
                format_duration(options_.shutdown_timeout));
@@ -183,7 +186,7 @@ void Server::stop_accepting() {
 void Server::finish_in_flight() {
   {
     std::unique_lock lock(exit_mutex_);
-    if (!exited_.wait_for(lock, options_.shutdown_timeout, [this] { return running_ == 0; })) {
+    if (!exited_.wait_until(lock, shutdown_deadline_, [this] { return running_ == 0; })) {
       spdlog::warn("shutdown deadline passed; closing the remaining connections");
       for (auto& w : workers_) w->close_all();
     }

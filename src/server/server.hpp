@@ -13,14 +13,19 @@
 #include <string>
 
 #include "config/options.hpp"
+#include "connections/connection_budget.hpp"
 #include "connections/site.hpp"
 #include "listeners/listener_set.hpp"
-#include "log/access_log.hpp"
+#include "log/log_stream.hpp"
 #include "metrics/metrics.hpp"
 #include "server/signals.hpp"
 #include "server/worker.hpp"
 
 namespace printerfacts {
+
+/// The connections the metrics listeners may hold at once, whatever --max-connections says: a
+/// few scrapers and probes, with room to spare, apart from the service's own limit.
+inline constexpr std::size_t kMonitoringConnections = 64;
 
 /// What a reload switches to.
 struct Reloaded {
@@ -40,15 +45,20 @@ using Reloader = std::function<Reloaded()>;
 /// control thread; the workers never see them.
 class Server {
  public:
-  /// `options`, `health` and `metrics` must outlive the server; the listeners are owned from
-  /// here on. `site` serves the first requests, and `reload` makes each later one on SIGHUP.
-  /// `metrics` may be null (nothing serves /metrics): then nothing is recorded.
+  /// `options`, `health`, `metrics` and `access_log` must outlive the server; the listeners are
+  /// owned from here on. `site` serves the first requests, and `reload` makes each later one on
+  /// SIGHUP. `metrics` may be null (nothing serves /metrics): then nothing is recorded.
+  /// `access_log` is where the workers' access log lines go (null: no access log).
   Server(const Options& options, ListenerSet listeners, Metrics* metrics, Health& health,
-         std::shared_ptr<const Site> site, Reloader reload);
+         std::shared_ptr<const Site> site, Reloader reload, LogStream* access_log);
   ~Server();
 
   /// Serves until a termination signal; returns the process exit code (0 after a clean drain).
   int run();
+
+  /// When the shutdown must be over (--shutdown-timeout after it began): what is left of it,
+  /// flushing the logs, must end by then too.
+  std::chrono::steady_clock::time_point shutdown_deadline() const { return shutdown_deadline_; }
 
  private:
   // The steps of run(), in order.
@@ -69,8 +79,14 @@ class Server {
   Health& health_;
   std::shared_ptr<const Site> site_;
   Reloader reload_;
-  AccessLogSink stdout_sink_{STDOUT_FILENO};  ///< where every worker's access log goes
+  LogStream* access_log_;  ///< where every worker's access log goes
   ListenerSet listeners_;
+  // --max-connections for the service's listeners, counted across every worker; and a reserve
+  // of the metrics listeners' own (docs/security.md, "Connection limit").
+  ConnectionBudget service_connections_;
+  ConnectionBudget monitoring_connections_{kMonitoringConnections};
+  std::chrono::steady_clock::time_point shutdown_deadline_ =
+      std::chrono::steady_clock::time_point::max();
 
   // The control thread's event loop and the signals it reads. Blocked from the moment the
   // server exists, before any worker thread starts (they inherit the mask) and before anything

@@ -108,7 +108,8 @@ tcp tcp_protocol_of(int fd, const std::string& name) {
 }  // namespace
 
 Worker::Worker(const Options& options, const ListenerSet& listeners,
-               std::shared_ptr<const Site> site, AccessLogSink* sink, WorkerMetrics* metrics)
+               std::shared_ptr<const Site> site, LogStream* sink, WorkerMetrics* metrics,
+               ConnectionBudget& service, ConnectionBudget& monitoring)
     : ctx_{.options = options,
            .site = worker_local(std::move(site)),
            .rng = Random::from_entropy(),
@@ -116,9 +117,6 @@ Worker::Worker(const Options& options, const ListenerSet& listeners,
            .registry = {},
            .date = {},
            .metrics = metrics,
-           // This worker's share of --max-connections, rounded up.
-           .connection_limit =
-               (options.max_connections + worker_threads(options) - 1) / worker_threads(options),
            .blocks = {}} {
   if (sink) ctx_.access_log.emplace(*sink, io_.get_executor(), access_log_style(options));
   ctx_.registry.on_drained([this] { sweeper_.cancel(); });
@@ -128,7 +126,7 @@ Worker::Worker(const Options& options, const ListenerSet& listeners,
   // no connection is handed between threads and no lock is shared on the hot path.
   std::size_t index = 0;
   for (const auto& l : listeners.listeners()) {
-    const Admission admission(index++, l.metrics);
+    const Admission admission(index++, l.metrics, l.metrics ? monitoring : service);
     UniqueFd fd(::dup(l.fd.get()));
     if (!fd.valid()) throw StartupError(errno_message("dup() of listener " + l.name, errno));
     // Queued connections of a socket we created are served at shutdown; those of a systemd

@@ -15,6 +15,7 @@
 #include <variant>
 
 #include "config/options.hpp"
+#include "connections/connection_budget.hpp"
 #include "connections/executor.hpp"
 #include "connections/session_context.hpp"
 #include "listeners/listener_set.hpp"
@@ -30,9 +31,12 @@ struct Acceptor;
 class Worker {
  public:
   /// Duplicates every listener of `listeners` (throws StartupError naming one that fails).
-  /// `sink` is where the access log goes (null: no access log); `metrics` may be null.
+  /// `sink` is where the access log goes (null: no access log); `metrics` may be null. The
+  /// connections of the service's listeners count against `service`, those of the metrics
+  /// listeners against `monitoring`: limits shared with every other worker.
   Worker(const Options& options, const ListenerSet& listeners, std::shared_ptr<const Site> site,
-         AccessLogSink* sink, WorkerMetrics* metrics);
+         LogStream* sink, WorkerMetrics* metrics, ConnectionBudget& service,
+         ConnectionBudget& monitoring);
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
   /// Stops the event loop, if still running, and joins the thread.

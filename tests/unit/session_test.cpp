@@ -33,7 +33,8 @@ class SessionTest : public ::testing::Test {
     Socket<unix_stream> server(io_);
     asio::local::connect_pair(client_, server);
     Peer peer = identify_peer(server.native_handle());  // this process: our uid and gid
-    asio::co_spawn(io_, run_session(std::move(server), std::move(peer), ctx_, false, 0),
+    asio::co_spawn(io_,
+                   run_session(std::move(server), std::move(peer), budget_.take(), ctx_, false, 0),
                    [this](std::exception_ptr e) {
                      ended_ = true;
                      if (e) std::rethrow_exception(e);
@@ -78,6 +79,7 @@ class SessionTest : public ::testing::Test {
   }
   std::string access_log() {
     ctx_.access_log->flush();
+    EXPECT_TRUE(sink_.wait_written(std::chrono::steady_clock::now() + std::chrono::seconds(10)));
     std::ifstream in(log_path_);
     std::stringstream s;
     s << in.rdbuf();
@@ -94,7 +96,8 @@ class SessionTest : public ::testing::Test {
   testing::TempDir dir_;
   std::string log_path_ = dir_ / "access.log";
   int log_fd_ = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  AccessLogSink sink_{log_fd_};
+  LogStream sink_{log_fd_, "access", nullptr, false};
+  ConnectionBudget budget_{16};
   Options options_;
   WorkerMetrics metrics_{1};
   Health health_;
@@ -107,7 +110,6 @@ class SessionTest : public ::testing::Test {
                       .registry = {},
                       .date = {},
                       .metrics = &metrics_,
-                      .connection_limit = 16,
                       .blocks = {}};
   // After ctx_: destroyed first, with any coroutine frame still in it, while ctx_ is alive.
   asio::io_context io_;
@@ -165,6 +167,55 @@ TEST_F(SessionTest, ABodyOverTheLimitIs413AndCloses) {
   EXPECT_EQ(r.rfind("HTTP/1.1 413 ", 0), 0u) << r;
   EXPECT_NE(r.find("Connection: close\r\n"), std::string::npos);
   EXPECT_EQ(receive_until_closed(), "eof");
+}
+
+TEST_F(SessionTest, EmptyTransferCodingElementsAreSkippedAndTheBodyFramedAsChunked) {
+  // RFC 9110 §5.6.1: ",chunked" is the list (chunked). The body is read as chunked (405 for the
+  // POST), and the request after it is a request of its own: the framing agrees with Beast's.
+  for (const std::string_view coding : {",chunked", "chunked,", " , chunked"}) {
+    received_.clear();
+    send("POST /fact HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + std::string(coding) +
+         "\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    const std::string r = receive_responses(2);
+    EXPECT_EQ(r.rfind("HTTP/1.1 405 ", 0), 0u) << coding << ": " << r;
+    EXPECT_NE(r.find("HTTP/1.1 200 OK\r\n"), std::string::npos) << coding << ": " << r;
+  }
+}
+
+TEST_F(SessionTest, AQuotedChunkExtensionThatRunsPastItsLineIs400AtOnce) {
+  // llhttp: "Invalid character in chunk extensions quoted value". A quoted-string has no CR or
+  // LF (RFC 9112 §7.1.1). Nothing more is sent: the answer must not wait for the buffer to
+  // fill or for the client to go away.
+  send(
+      "POST /fact HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5;a=\"abc\r\nhello\r\n0\r\n\r\n");
+  const std::string r = receive_responses(1);
+  EXPECT_EQ(r.rfind("HTTP/1.1 400 ", 0), 0u) << r;
+  EXPECT_EQ(receive_until_closed(), "eof");
+}
+
+TEST_F(SessionTest, AQuotedChunkExtensionThatRunsPastALaterChunksLineIs400AtOnce) {
+  send(
+      "POST /fact HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n0;a=\"abc\\\r\n\r\n");
+  const std::string r = receive_responses(1);
+  EXPECT_EQ(r.rfind("HTTP/1.1 400 ", 0), 0u) << r;
+}
+
+TEST_F(SessionTest, ABareLineFeedInAQuotedChunkExtensionIs400) {
+  send(
+      "POST /fact HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5;a=\"ab\ncd\"\r\nhello\r\n0\r\n\r\n");
+  const std::string r = receive_responses(1);
+  EXPECT_EQ(r.rfind("HTTP/1.1 400 ", 0), 0u) << r;
+}
+
+TEST_F(SessionTest, AQuotedChunkExtensionWithAnEscapedQuoteIsFine) {
+  send(
+      "POST /fact HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5;a=\"a\\\"b\";c=d\r\nhello\r\n0\r\n\r\n");
+  const std::string r = receive_responses(1);
+  EXPECT_EQ(r.rfind("HTTP/1.1 405 ", 0), 0u) << r;
 }
 
 TEST_F(SessionTest, ATooLongRequestLineIs414) {
