@@ -4,6 +4,7 @@ import array
 import fcntl
 import os
 import re
+import resource
 import shutil
 import signal as signals
 import socket
@@ -21,7 +22,10 @@ BINARY = os.environ.get("PRINTERFACTS_BIN") or os.path.abspath(
 class Server:
     """A printerfacts process with its stdout (access log) and stderr captured to files."""
 
-    def __init__(self, workdir, args, env=None, wrapper=None, wait=True, binary=None):
+    def __init__(self, workdir, args, env=None, wrapper=None, wait=True, binary=None,
+                 stdout=None, stderr=None):
+        """`stdout`, `stderr`: a descriptor or file to give the process instead of the capture
+        files (then stdout() or stderr() reads nothing it wrote)."""
         self.workdir = workdir
         self.stdout_path = os.path.join(workdir, f"stdout-{id(self)}.log")
         self.stderr_path = os.path.join(workdir, f"stderr-{id(self)}.log")
@@ -40,15 +44,20 @@ class Server:
         cmd = (wrapper or []) + [binary or BINARY] + list(args)
         self.proc = subprocess.Popen(
             cmd, cwd=workdir, env=full_env,
-            stdout=open(self.stdout_path, "wb"), stderr=open(self.stderr_path, "wb"))
+            stdout=stdout if stdout is not None else open(self.stdout_path, "wb"),
+            stderr=stderr if stderr is not None else open(self.stderr_path, "wb"))
         if wait:
             self.wait_ready()
 
     def stderr(self):
+        if not os.path.exists(self.stderr_path):
+            return ""
         with open(self.stderr_path, encoding="utf-8", errors="replace") as f:
             return f.read()
 
     def stdout(self):
+        if not os.path.exists(self.stdout_path):
+            return ""
         with open(self.stdout_path, encoding="utf-8", errors="replace") as f:
             return f.read()
 
@@ -147,6 +156,13 @@ def unix_connect(path, timeout=10):
     return s
 
 
+def raise_fd_limit(n):
+    """Lets the test process itself hold `n` descriptors (its many client sockets)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < n:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(n, hard), hard))
+
+
 def rss_kib(pid):
     """The resident memory of process `pid`, KiB (VmRSS)."""
     with open(f"/proc/{pid}/status") as f:
@@ -239,6 +255,22 @@ def exchange(sock, raw, head=False):
             break
         rest += chunk
     return status, headers, rest[:length], rest[length:]
+
+
+def metrics(where):
+    """The samples of one /metrics scrape, as {"name{labels}": value}. `where` is the metrics
+    socket's path, or a connected socket to scrape over (kept open)."""
+    if isinstance(where, str):
+        with unix_connect(where) as s:
+            return metrics(s)
+    status, _, body, _ = exchange(where, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status == 200, status
+    samples = {}
+    for line in body.decode().splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
 
 
 def curl(*args, check=True, prefix=()):

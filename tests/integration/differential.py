@@ -414,6 +414,22 @@ def _chunk_lines(raw):
     return lines
 
 
+def _line_after_chunked(raw):
+    """Whether a Transfer-Encoding line follows one whose last coding is chunked."""
+    values = _field_values(_request(raw), b"transfer-encoding")
+    for i, v in enumerate(values[:-1]):
+        codings = [e.strip(b" \t").split(b";")[0].strip().lower() for e in v.split(b",") if e.strip(b" \t")]
+        if codings[-1:] == [b"chunked"]:
+            return True
+    return False
+
+
+def _has_empty_coding(raw):
+    """Whether a Transfer-Encoding line has an empty list element (",chunked", "chunked,")."""
+    return any(not e.strip(b" \t") for v in _field_values(_request(raw), b"transfer-encoding")
+               for e in v.split(b","))
+
+
 def _codings(raw):
     codings = []
     for value in _field_values(_request(raw), b"transfer-encoding"):
@@ -448,12 +464,17 @@ EXPLAINED = [
     ("obs-fold is refused in every field, trailers too (RFC 9112 §5.2 allows 400)",
      lambda raw, st: st == 400 and (re.search(rb"\n[ \t]", _request(raw).split(b"\r\n\r\n")[0]) or re.search(
          rb"\r\n0[^\r]*\r\n(?:[^\r]*\r\n)*[ \t]", _request(raw)))),
-    ("Transfer-Encoding is read strictly: an empty line or list element, or a coding that is "
-     "not a token, is 400 (RFC 9110 §5.6.1 would skip empty elements; framing is where "
-     "leniency turns into smuggling)",
-     lambda raw, st: st == 400 and any(not re.fullmatch(rb"\s*[!#$%&'*+\-.^_`|~0-9A-Za-z]+(\s*;[^,]*)?\s*", e)
-                                       for v in _field_values(_request(raw), b"transfer-encoding")
-                                       for e in v.split(b","))),
+    ("Transfer-Encoding is read strictly: a coding that is not a token, or a list with no coding "
+     "at all, is 400 (RFC 9112 §6.3: a request whose final coding is not chunked is refused; "
+     "empty elements are skipped, as RFC 9110 §5.6.1 requires)",
+     lambda raw, st: st == 400 and (
+         any(not re.fullmatch(rb"\s*[!#$%&'*+\-.^_`|~0-9A-Za-z]+(\s*;[^,]*)?\s*", e)
+             for v in _field_values(_request(raw), b"transfer-encoding")
+             for e in v.split(b",") if e.strip(b" \t"))
+         or (_field_values(_request(raw), b"transfer-encoding") and not _codings(raw)))),
+    ("a Transfer-Encoding line after one ending in chunked is 400, even an empty one: Beast "
+     "refuses any (RFC 9112 §6.1: chunked is the final coding; no sender sends an empty line)",
+     lambda raw, st: st == 400 and _line_after_chunked(raw)),
     ("a Host that is missing (HTTP/1.1), repeated or not a valid uri-host [: port] is 400 "
      "(RFC 9112 §3.2 MUST)", _host_policy),
     ("only origin-form, absolute-form and OPTIONS * targets are routed, with valid "
@@ -507,6 +528,15 @@ REFERENCE_QUIRKS = [
      "and llhttp keep it open on \"Connection: keep-alive\"",
      lambda raw, ref: ref[-1] == ("end",) and re.match(rb"\S+ \S+ HTTP/1\.0\r\n", raw) is not None and re.search(
          rb"(?i)\r\nconnection:[^\r]*keep-alive", _request(raw)) is not None),
+    ("llhttp", "llhttp refuses empty elements in the Transfer-Encoding list "
+     "(HPE_INVALID_TRANSFER_ENCODING); RFC 9110 §5.6.1 says a recipient MUST accept and ignore "
+     "them, so ',chunked' is chunked, as Beast frames it",
+     lambda raw, ref: _error(ref) == "HPE_INVALID_TRANSFER_ENCODING" and _has_empty_coding(raw)
+     and _codings(raw)[-1:] == [b"chunked"] and _codings(raw).count(b"chunked") == 1),
+    ("h11", "h11 refuses a Transfer-Encoding with empty list elements; RFC 9110 §5.6.1 says a "
+     "recipient MUST accept and ignore them",
+     lambda raw, ref: _has_empty_coding(raw) and _codings(raw)[-1:] == [b"chunked"]
+     and _codings(raw).count(b"chunked") == 1),
     ("h11", "h11 refuses a request whose Transfer-Encoding is anything but exactly 'chunked' "
      "(it implements no other coding); deflate, chunked is valid framing (RFC 9112 §6.1)",
      lambda raw, ref: _codings(raw)[-1:] == [b"chunked"] and len(_codings(raw)) > 1),
@@ -514,14 +544,10 @@ REFERENCE_QUIRKS = [
 
 
 # Where printerfacts, at the end of the input, was still waiting for the rest of a message that a
-# reference had already refused: (reason, predicate). printerfacts answers nothing then; a client
-# that sends more gets 400 once the message fails or fills the read buffer.
-STILL_READING = [
-    ("Beast 1.81 reads a quoted chunk-extension value past the end of its line, until a closing "
-     "quote; the chunk then fails (bad_chunk_extension), or the read buffer's bound ends it "
-     "with 400",
-     lambda raw: any(line.count(b'"') % 2 for line in _chunk_lines(raw))),
-]
+# reference had already refused: (reason, predicate). printerfacts answers nothing then. None
+# now: a chunk-size line whose quoted extension runs past its end, the one case there was, is
+# refused at the end of the line.
+STILL_READING = []
 
 
 def classify(raw, pf, ref_name, ref):

@@ -1,19 +1,13 @@
 """Overload and slow clients: slowloris, slow readers, descriptor exhaustion, connect bursts."""
 
 import os
-import resource
 import socket
 import time
 
 import pytest
 
-from conftest import Server, curl, exchange, rss_kib, unix_connect, wait_read, wait_until
-
-
-def raise_fd_limit(n):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < n:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(n, hard), hard))
+from conftest import (Server, curl, exchange, raise_fd_limit, rss_kib, unix_connect, wait_read,
+                      wait_until)
 
 
 def cpu_seconds(pid):

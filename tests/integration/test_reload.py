@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import exchange, unix_connect, wait_until
+from conftest import exchange, metrics, unix_connect, wait_until
 
 GET_FACT = b"GET /fact HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -49,13 +49,9 @@ def reload_and_wait(server, outcomes_before):
 
 
 def metric(sock_path, name):
-    with unix_connect(sock_path) as s:
-        status, _, body, _ = exchange(s, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert status == 200
-    for line in body.decode().splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[-1])
-    raise AssertionError(f"{name} not in /metrics")
+    samples = metrics(sock_path)
+    assert name in samples, f"{name} not in /metrics"
+    return samples[name]
 
 
 def serving_facts_from_a_config(start, workdir, fact, *flags):
