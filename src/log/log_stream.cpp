@@ -117,7 +117,13 @@ void LogStream::submit(std::string& lines) {
   if (lines.empty()) return;
   State& s = *state_;
   std::unique_lock lock(s.mutex);
-  if (s.stopping || s.pending_bytes + lines.size() > s.capacity) {
+  if (s.stopping) {  // the process is exiting and its logs are being written out
+    s.dropped[static_cast<std::size_t>(LogDrop::exit)].fetch_add(count_lines(lines),
+                                                                 std::memory_order_relaxed);
+    lines.clear();
+    return;
+  }
+  if (s.pending_bytes + lines.size() > s.capacity) {
     // Full: the reader is stalled or slower than the lines come. Waiting would stop the caller
     // (a worker serving requests), so the lines are dropped and counted instead.
     const bool first = s.drop(LogDrop::queue_full, count_lines(lines));
