@@ -78,6 +78,20 @@ class Server:
                 raise AssertionError(f"printerfacts exited with {self.proc.returncode}:\n{self.stderr()}")
         raise AssertionError(f"printerfacts not ready after {timeout}s:\n{self.stderr()}")
 
+    def notifications(self):
+        """The notify messages the server sent since the last call, e.g. ['RELOADING=1',
+        'READY=1']. A test that makes the server notify often must read them: the socket
+        queues only a few datagrams (net.unix.max_dgram_qlen), then sd_notify() blocks, as it
+        would with a systemd that stopped reading."""
+        seen = []
+        self._notify.settimeout(0)
+        try:
+            while True:
+                seen.extend(self._notify.recv(4096).decode().split("\n"))
+        except (BlockingIOError, socket.timeout):
+            pass
+        return [m for m in seen if m]
+
     def listening(self):
         """The addresses the server reports listening on, e.g. ['unix:./a.sock', 'tcp:[::]:4711']."""
         return re.findall(r"listening on (\S+)", self.stderr())

@@ -113,6 +113,8 @@ def test_a_stalled_stderr_stops_neither_start_nor_serving_nor_shutdown(start, wo
     try:
         for _ in range(5):
             server.signal(1)  # SIGHUP: a reload, and its diagnostics
+            time.sleep(0.2)
+            server.notifications()
         with unix_connect(os.path.join(workdir, "pf.sock")) as s:
             for _ in range(50):
                 assert get(s) == 200
@@ -241,3 +243,50 @@ def test_started_with_standard_streams_closed(start, workdir):
             assert status == 200 and body.endswith(b"\n") and rest == b""
     assert curl("--unix-socket", os.path.join(workdir, "m.sock"), "http://x/healthz").stdout == "ok\n"
     assert server.stop() == 0
+
+
+def test_what_already_held_keeps_holding(start, workdir):
+    """30 SIGHUPs and a SIGSTOP/SIGCONT under load lose nothing; SIGKILL, then a restart on the
+    same path, serves again (the stale socket is replaced)."""
+    path = os.path.join(workdir, "pf.sock")
+    server = start("--listen", "unix:./pf.sock", "--threads", "2", "--metrics-on-main")
+    stop = threading.Event()
+    answered, failures = [0], []
+
+    def client():
+        while not stop.is_set():
+            try:
+                with unix_connect(path) as s:
+                    for _ in range(50):
+                        status = get(s)
+                        if status != 200:
+                            failures.append(status)
+                        answered[0] += 1
+            except OSError as e:  # pragma: no cover - the assertion below reports it
+                failures.append(repr(e))
+
+    load = [threading.Thread(target=client) for _ in range(2)]
+    for t in load:
+        t.start()
+    try:
+        for i in range(30):
+            before = server.stderr().count("reloaded:")
+            server.signal(1)  # SIGHUP
+            wait_until(lambda: server.stderr().count("reloaded:") > before, f"reload {i + 1}")
+            server.notifications()  # read, as systemd would: an unread socket blocks sd_notify
+        server.signal(19)  # SIGSTOP
+        time.sleep(0.5)
+        server.signal(18)  # SIGCONT
+        at_cont = answered[0]
+        wait_until(lambda: answered[0] > at_cont + 100, "serving again after SIGCONT")
+    finally:
+        stop.set()
+        for t in load:
+            t.join(timeout=60)
+    assert failures == [], failures[:5]
+    assert metrics(path)['printerfacts_reloads_total{result="applied"}'] == 30
+    server.proc.kill()  # SIGKILL: no cleanup, the socket file stays
+    server.proc.wait()
+    again = start("--listen", "unix:./pf.sock")
+    assert "stale socket" in again.stderr()
+    assert get_or_none(path) == 200

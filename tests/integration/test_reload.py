@@ -6,7 +6,6 @@ configuration keeps the old one, and systemd hears RELOADING=1 then READY=1."""
 
 import os
 import signal
-import socket
 import threading
 import time
 
@@ -27,14 +26,7 @@ def write(path, text):
 
 def notifications(server):
     """The notify messages the server sent since the last call, e.g. ['RELOADING=1', 'READY=1']."""
-    seen = []
-    server._notify.settimeout(0)
-    try:
-        while True:
-            seen.extend(server._notify.recv(4096).decode().split("\n"))
-    except (BlockingIOError, socket.timeout):
-        pass
-    return [m for m in seen if m]
+    return server.notifications()
 
 
 def outcomes(server):
