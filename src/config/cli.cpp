@@ -87,7 +87,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, const GetEnv& 
   app.add_option("--backlog", o.backlog, "listen backlog of created sockets")
       ->capture_default_str();
   app.add_option("--max-connections", o.max_connections,
-                 "open connections kept at most; more are closed at once")
+                 "open connections kept at most, all threads together; more are closed at once")
       ->capture_default_str();
   app.add_option("--threads", o.threads, "worker threads; 0: one per CPU")
       ->type_name("N")

@@ -63,6 +63,12 @@ class SessionTest : public ::testing::Test {
     }
     return received_;
   }
+  // The first response to a chunked POST of /fact whose body is `body`.
+  std::string chunked_post(std::string_view body) {
+    send("POST /fact HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+         std::string(body));
+    return receive_responses(1);
+  }
   std::string receive_responses(std::size_t n) {
     return receive([n](const std::string& r) { return count(r, "\r\n\r\n") >= n; });
   }
@@ -186,36 +192,24 @@ TEST_F(SessionTest, AQuotedChunkExtensionThatRunsPastItsLineIs400AtOnce) {
   // llhttp: "Invalid character in chunk extensions quoted value". A quoted-string has no CR or
   // LF (RFC 9112 §7.1.1). Nothing more is sent: the answer must not wait for the buffer to
   // fill or for the client to go away.
-  send(
-      "POST /fact HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "5;a=\"abc\r\nhello\r\n0\r\n\r\n");
-  const std::string r = receive_responses(1);
-  EXPECT_EQ(r.rfind("HTTP/1.1 400 ", 0), 0u) << r;
+  EXPECT_EQ(chunked_post("5;a=\"abc\r\nhello\r\n0\r\n\r\n").rfind("HTTP/1.1 400 ", 0), 0u)
+      << received_;
   EXPECT_EQ(receive_until_closed(), "eof");
 }
 
 TEST_F(SessionTest, AQuotedChunkExtensionThatRunsPastALaterChunksLineIs400AtOnce) {
-  send(
-      "POST /fact HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "5\r\nhello\r\n0;a=\"abc\\\r\n\r\n");
-  const std::string r = receive_responses(1);
-  EXPECT_EQ(r.rfind("HTTP/1.1 400 ", 0), 0u) << r;
+  EXPECT_EQ(chunked_post("5\r\nhello\r\n0;a=\"abc\\\r\n\r\n").rfind("HTTP/1.1 400 ", 0), 0u)
+      << received_;
 }
 
 TEST_F(SessionTest, ABareLineFeedInAQuotedChunkExtensionIs400) {
-  send(
-      "POST /fact HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "5;a=\"ab\ncd\"\r\nhello\r\n0\r\n\r\n");
-  const std::string r = receive_responses(1);
-  EXPECT_EQ(r.rfind("HTTP/1.1 400 ", 0), 0u) << r;
+  EXPECT_EQ(chunked_post("5;a=\"ab\ncd\"\r\nhello\r\n0\r\n\r\n").rfind("HTTP/1.1 400 ", 0), 0u)
+      << received_;
 }
 
 TEST_F(SessionTest, AQuotedChunkExtensionWithAnEscapedQuoteIsFine) {
-  send(
-      "POST /fact HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "5;a=\"a\\\"b\";c=d\r\nhello\r\n0\r\n\r\n");
-  const std::string r = receive_responses(1);
-  EXPECT_EQ(r.rfind("HTTP/1.1 405 ", 0), 0u) << r;
+  EXPECT_EQ(chunked_post("5;a=\"a\\\"b\";c=d\r\nhello\r\n0\r\n\r\n").rfind("HTTP/1.1 405 ", 0), 0u)
+      << received_;
 }
 
 TEST_F(SessionTest, ATooLongRequestLineIs414) {
