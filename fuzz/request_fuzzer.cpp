@@ -44,6 +44,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   while (offset < size) {
     const std::size_t used = parser->put(boost::asio::buffer(data + offset, size - offset), ec);
     offset += used;
+    // What a connection would check before reading more of a chunked body (session.hpp,
+    // read_body): the unparsed rest begins at a chunk-size line.
+    if (parser->is_header_done() && parser->chunked() && !parser->is_done()) {
+      (void)chunk_line_ends_in_quotes(
+          std::string_view(reinterpret_cast<const char*>(data + offset), size - offset));
+    }
     if (ec == http::error::need_more) return 0;
     if (ec) return 0;
     if (!parser->is_done()) {
