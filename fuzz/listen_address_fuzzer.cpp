@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "listeners/listen_address.hpp"
+#include "config/listen_address.hpp"
 #include "util/startup_error.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

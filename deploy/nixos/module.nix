@@ -163,9 +163,15 @@ in
         # The client nginx forwards (X-Forwarded-For, which recommendedProxySettings sets) is
         # believed from nginx's user alone; from any other peer the header is ignored.
         ExecStart = "${cfg.package}/bin/printerfacts ${escapeShellArgs (trustFlags ++ cfg.extraFlags)}";
-        # SIGHUP re-reads --facts-file and --static-dir in place (RELOADING=1, then READY=1).
-        ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
+        # Reload: check what the reload will read with the same arguments, so that
+        # `systemctl reload` fails on a configuration the server would refuse; then SIGHUP.
+        ExecReload = [
+          "${cfg.package}/bin/printerfacts --check-reload ${escapeShellArgs (trustFlags ++ cfg.extraFlags)}"
+          "${pkgs.coreutils}/bin/kill -HUP $MAINPID"
+        ];
         Restart = "on-failure";
+        # A wrong configuration (78) or flag (64) fails the same way every time.
+        RestartPreventExitStatus = "64 78";
         RestartSec = "1s";
         TimeoutStopSec = "20s";
         KillMode = "mixed";

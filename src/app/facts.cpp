@@ -15,10 +15,10 @@ Facts Facts::embedded() {
 
 Facts Facts::load_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw StartupError(errno_message("cannot open facts file " + path, errno));
+  if (!in) throw errno_error("cannot open facts file " + path, errno);
   std::ostringstream content;
   content << in.rdbuf();
-  if (in.bad()) throw StartupError(errno_message("cannot read facts file " + path, errno));
+  if (in.bad()) throw errno_error("cannot read facts file " + path, errno);
   return parse(content.str(), "facts file " + path);
 }
 

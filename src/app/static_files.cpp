@@ -80,8 +80,7 @@ StaticFiles StaticFiles::embedded() {
 StaticFiles StaticFiles::directory(const std::string& root) {
   StaticFiles files;
   files.root_.reset(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!files.root_.valid())
-    throw StartupError(errno_message("cannot open static directory " + root, errno));
+  if (!files.root_.valid()) throw errno_error("cannot open static directory " + root, errno);
   return files;
 }
 

@@ -48,7 +48,7 @@ std::optional<Identity> identity_of(const std::string& user) {
   const passwd* p = ::getpwnam(user.c_str());
   if (p == nullptr) {
     try {
-      p = ::getpwuid(resolve_user(user));
+      p = ::getpwuid(resolve_user(user, "as"));
     } catch (const std::exception&) {
       return std::nullopt;
     }

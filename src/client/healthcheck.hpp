@@ -5,7 +5,7 @@
 #include <chrono>
 #include <string>
 
-#include "listeners/listen_address.hpp"
+#include "config/listen_address.hpp"
 
 namespace printerfacts {
 

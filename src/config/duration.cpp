@@ -1,5 +1,6 @@
 #include "config/duration.hpp"
 
+#include <cctype>
 #include <charconv>
 #include <cmath>
 
@@ -21,21 +22,40 @@ bool split_number(std::string_view text, double& value, std::string_view& unit) 
 }  // namespace
 
 std::optional<Duration> parse_duration(std::string_view text) {
-  double value = 0;
-  std::string_view unit;
-  if (!split_number(text, value, unit)) return std::nullopt;
-  double ms;
-  if (unit.empty() || unit == "s") {
-    ms = value * 1000;
-  } else if (unit == "ms") {
-    ms = value;
-  } else if (unit == "m" || unit == "min") {
-    ms = value * 60'000;
-  } else if (unit == "h") {
-    ms = value * 3'600'000;
-  } else {
-    return std::nullopt;
-  }
+  // A bare number is seconds; otherwise one or more number-unit parts, largest first, as
+  // systemd and Go write them ("1m30s", "1h5m", "2s500ms").
+  double ms = 0;
+  double previous_unit = HUGE_VAL;  // each part's unit must be smaller than the one before
+  do {
+    double value = 0;
+    std::string_view unit;
+    if (!split_number(text, value, unit)) return std::nullopt;
+    std::size_t unit_length = 0;
+    while (unit_length < unit.size() &&
+           std::isalpha(static_cast<unsigned char>(unit[unit_length]))) {
+      ++unit_length;
+    }
+    const std::string_view name = unit.substr(0, unit_length);
+    double scale;
+    if (name.empty()) {
+      if (!unit.empty() || previous_unit != HUGE_VAL) return std::nullopt;  // "1m30" is unclear
+      scale = 1000;
+    } else if (name == "ms") {
+      scale = 1;
+    } else if (name == "s") {
+      scale = 1000;
+    } else if (name == "m" || name == "min") {
+      scale = 60'000;
+    } else if (name == "h") {
+      scale = 3'600'000;
+    } else {
+      return std::nullopt;
+    }
+    if (scale >= previous_unit) return std::nullopt;
+    previous_unit = scale;
+    ms += value * scale;
+    text = unit.substr(unit_length);
+  } while (!text.empty());
   if (ms > 86'400'000) return std::nullopt;
   return Duration(static_cast<Duration::rep>(std::llround(ms)));
 }

@@ -11,8 +11,8 @@ namespace printerfacts {
 
 using Duration = std::chrono::milliseconds;
 
-/// "250ms", "10s", "2m", "1h", or a bare number of seconds ("10", "0.5"). std::nullopt when
-/// malformed, negative or over a day.
+/// "250ms", "10s", "2m", "1h", parts of them largest first ("1m30s", "1h5m"), or a bare number
+/// of seconds ("10", "0.5"). std::nullopt when malformed, negative or over a day.
 std::optional<Duration> parse_duration(std::string_view text);
 
 /// "8192", "8k", "1m" (binary multiples, case-insensitive). std::nullopt when malformed or over

@@ -56,20 +56,29 @@ ResolvedIds validate(const Options& o) {
                            " is given for both --listen and --metrics-listen");
     }
   }
-  static constexpr const char* kLevels[] = {"trace", "debug",    "info", "warn",
-                                            "error", "critical", "off"};
-  if (std::find(std::begin(kLevels), std::end(kLevels), o.log_level) == std::end(kLevels)) {
-    throw StartupError("--log-level must be one of trace, debug, info, warn, error, critical, off");
-  }
   ResolvedIds ids;
-  if (o.socket_group) ids.socket_group = resolve_group(*o.socket_group);
-  if (o.metrics_socket_group) ids.metrics_socket_group = resolve_group(*o.metrics_socket_group);
-  for (const auto& u : o.allow_uid) ids.allow_uids.push_back(resolve_user(u));
-  for (const auto& g : o.allow_gid) ids.allow_gids.push_back(resolve_group(g));
-  ids.trusted = resolve_trusted_proxies(o.trust_forwarded);
-  const auto header = parse_client_header(o.client_header);
+  if (o.socket_group) ids.socket_group = resolve_group(*o.socket_group, "socket-group");
+  if (o.metrics_socket_group)
+    ids.metrics_socket_group = resolve_group(*o.metrics_socket_group, "metrics-socket-group");
+  ids.site = validate(o.site);
+  return ids;
+}
+
+SiteIds validate(const SiteOptions& site) {
+  if (std::find_if(std::begin(kLogLevels), std::end(kLogLevels), [&](const char* level) {
+        return site.log_level == level;
+      }) == std::end(kLogLevels)) {
+    throw StartupError("--log-level " + site.log_level +
+                       ": must be one of trace, debug, info, warn (or warning), error, "
+                       "critical, off");
+  }
+  SiteIds ids;
+  for (const auto& u : site.allow_uid) ids.allow_uids.push_back(resolve_user(u, "allow-uid"));
+  for (const auto& g : site.allow_gid) ids.allow_gids.push_back(resolve_group(g, "allow-gid"));
+  ids.trusted = resolve_trusted_proxies(site.trust_forwarded);
+  const auto header = parse_client_header(site.client_header);
   if (!header) {
-    throw StartupError("--client-header " + o.client_header +
+    throw StartupError("--client-header " + site.client_header +
                        ": must be X-Forwarded-For, X-Real-IP or Forwarded");
   }
   ids.client_header = *header;
@@ -80,78 +89,26 @@ unsigned worker_threads(const Options& options) {
   return options.threads != 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
 }
 
-std::vector<std::string> restart_only_changes(const Options& running, const Options& reread) {
-  std::vector<std::string> changed;
-  const auto check = [&](const char* flag, bool same) {
-    if (!same) changed.emplace_back(flag);
-  };
-  const Options& a = running;
-  const Options& b = reread;
-  check("listen", a.listen == b.listen);
-  check("socket-mode", a.socket_mode == b.socket_mode);
-  check("allow-world", a.allow_world == b.allow_world);
-  check("socket-group", a.socket_group == b.socket_group);
-  check("backlog", a.backlog == b.backlog);
-  check("max-connections", a.max_connections == b.max_connections);
-  check("threads", a.threads == b.threads);
-  check("max-header-size", a.max_header_size == b.max_header_size);
-  check("max-body-size", a.max_body_size == b.max_body_size);
-  check("header-timeout", a.header_timeout == b.header_timeout);
-  check("idle-timeout", a.idle_timeout == b.idle_timeout);
-  check("send-timeout", a.send_timeout == b.send_timeout);
-  check("shutdown-timeout", a.shutdown_timeout == b.shutdown_timeout);
-  check("shutdown-delay", a.shutdown_delay == b.shutdown_delay);
-  check("access-log", a.access_log == b.access_log);
-  check("metrics-listen", a.metrics_listen == b.metrics_listen);
-  check("metrics-socket-mode", a.metrics_socket_mode == b.metrics_socket_mode);
-  check("metrics-socket-group", a.metrics_socket_group == b.metrics_socket_group);
-  check("metrics-on-main", a.metrics_on_main == b.metrics_on_main);
-  check("log-format", a.log_format == b.log_format);
-  // A new setting needs a line above. Should one be forgotten, its change still shows up here:
-  // with every reloadable field made equal, whatever still differs needs a restart.
-  Options rest = reread;
-  rest.facts_file = running.facts_file;
-  rest.static_dir = running.static_dir;
-  rest.log_level = running.log_level;
-  rest.allow_uid = running.allow_uid;
-  rest.allow_gid = running.allow_gid;
-  rest.trust_forwarded = running.trust_forwarded;
-  rest.client_header = running.client_header;
-  rest.config_file = running.config_file;
-  if (changed.empty() && !(rest == running)) changed.emplace_back("(an unlisted setting)");
-  return changed;
-}
-
-uid_t resolve_user(const std::string& user) {
+unsigned resolve_id(IdKind kind, const std::string& name, std::string_view flag) {
   std::vector<char> buffer(16384);
-  struct passwd entry {};
-  struct passwd* found = nullptr;
-  if (::getpwnam_r(user.c_str(), &entry, buffer.data(), buffer.size(), &found) == 0 && found) {
-    return found->pw_uid;
+  if (kind == IdKind::user) {
+    struct passwd entry {};
+    struct passwd* found = nullptr;
+    if (::getpwnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found) == 0 && found)
+      return found->pw_uid;
+  } else {
+    struct group entry {};
+    struct group* found = nullptr;
+    if (::getgrnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found) == 0 && found)
+      return found->gr_gid;
   }
-  unsigned long uid = 0;
-  const auto [end, ec] = std::from_chars(user.data(), user.data() + user.size(), uid);
-  if (!user.empty() && ec == std::errc() && end == user.data() + user.size() &&
-      uid < 0xffffffffUL) {
-    return static_cast<uid_t>(uid);
-  }
-  throw StartupError("--allow-uid: no user named \"" + user + "\"");
-}
-
-gid_t resolve_group(const std::string& group) {
-  std::vector<char> buffer(16384);
-  struct group entry {};
-  struct group* found = nullptr;
-  const int err = ::getgrnam_r(group.c_str(), &entry, buffer.data(), buffer.size(), &found);
-  if (err == 0 && found != nullptr) return found->gr_gid;
-
-  unsigned long gid = 0;
-  const auto [end, ec] = std::from_chars(group.data(), group.data() + group.size(), gid);
-  if (!group.empty() && ec == std::errc() && end == group.data() + group.size() &&
-      gid < 0xffffffffUL) {
-    return static_cast<gid_t>(gid);
-  }
-  throw StartupError("no group named \"" + group + "\"");
+  // Not a name: a number, taken as it is (an ID need not have an entry in /etc/passwd).
+  unsigned long id = 0;
+  const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), id);
+  if (!name.empty() && ec == std::errc() && end == name.data() + name.size() && id < 0xffffffffUL)
+    return static_cast<unsigned>(id);
+  throw StartupError(
+      fmt::format("--{}: no {} named \"{}\"", flag, kind == IdKind::user ? "user" : "group", name));
 }
 
 }  // namespace printerfacts

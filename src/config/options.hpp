@@ -7,13 +7,45 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/duration.hpp"
+#include "config/listen_address.hpp"
 #include "config/trusted_proxies.hpp"
-#include "listeners/listen_address.hpp"
 
 namespace printerfacts {
+
+/// The settings a reload (SIGHUP) applies to the running process, and only those. A Site is
+/// built from this part alone (connections/site.hpp), so a restart-only setting cannot leak
+/// into a reload, and whether a setting is reloadable follows from where its value lives
+/// (config/settings.hpp); LevelDB marks such fields "can be changed dynamically".
+struct SiteOptions {
+  // One fact per line, UTF-8. Default: the facts compiled into the binary.
+  std::optional<std::string> facts_file;
+  // Directory served under /static/. Default: the assets compiled into the binary.
+  std::optional<std::string> static_dir;
+
+  // Unix-socket peers allowed to talk to us, by SO_PEERCRED user or group (names or numbers).
+  // When either list is non-empty, a peer matching neither is closed before a byte is read.
+  // Default: empty (file permissions alone decide).
+  std::vector<std::string> allow_uid;
+  std::vector<std::string> allow_gid;
+
+  // Peers whose forwarded-client header is believed: "uid:USER" or "gid:GROUP" (names or
+  // numbers) match a Unix-socket peer's SO_PEERCRED, "tcp:CIDR" a TCP peer's address. From any
+  // other peer the header is ignored, and counted. Default: none (the client is never taken
+  // from a header; every member of the socket's group could otherwise claim any address).
+  std::vector<std::string> trust_forwarded;
+  // The header a trusted proxy names the client in: X-Forwarded-For (its rightmost entry, the
+  // one the proxy appended), X-Real-IP, or Forwarded (RFC 7239). Default: X-Forwarded-For.
+  std::string client_header = "X-Forwarded-For";
+
+  // Least severe diagnostic printed: trace, debug, info, warn, error, critical, off. Default: info.
+  std::string log_level = "info";
+
+  friend bool operator==(const SiteOptions&, const SiteOptions&) = default;
+};
 
 struct Options {
   // Where to listen. Default: unix:$SOCKPATH if SOCKPATH is set, else tcp:[::]:$PORT with PORT
@@ -40,12 +72,6 @@ struct Options {
   // Worker threads, each with its own event loop; 0 means one per CPU (worker_threads()).
   // Default: 0.
   unsigned threads = 0;
-
-  // One fact per line, UTF-8. Default: the facts compiled into the binary.
-  std::optional<std::string> facts_file;
-
-  // Directory served under /static/. Default: the assets compiled into the binary.
-  std::optional<std::string> static_dir;
 
   // Limits on requests. Defaults follow nginx: 8 KiB of request line and headers
   // (large_client_header_buffers), and since no route takes a body, 64 KiB of body at most.
@@ -78,34 +104,28 @@ struct Options {
   // typo such as 0666 for 0660 fails at start-up instead of exposing the service.
   bool allow_world = false;
 
-  // Unix-socket peers allowed to talk to us, by SO_PEERCRED user or group (names or numbers).
-  // When either list is non-empty, a peer matching neither is closed before a byte is read.
-  // Default: empty (file permissions alone decide).
-  std::vector<std::string> allow_uid;
-  std::vector<std::string> allow_gid;
-
-  // Peers whose forwarded-client header is believed: "uid:USER" or "gid:GROUP" (names or
-  // numbers) match a Unix-socket peer's SO_PEERCRED, "tcp:CIDR" a TCP peer's address. From any
-  // other peer the header is ignored, and counted. Default: none (the client is never taken
-  // from a header; every member of the socket's group could otherwise claim any address).
-  std::vector<std::string> trust_forwarded;
-  // The header a trusted proxy names the client in: X-Forwarded-For (its rightmost entry, the
-  // one the proxy appended), X-Real-IP, or Forwarded (RFC 7239). Default: X-Forwarded-For.
-  std::string client_header = "X-Forwarded-For";
+  // What a reload may change.
+  SiteOptions site;
 
   // One line per request on stdout. Default: on.
   bool access_log = true;
   // Access log and diagnostics as text or one JSON object per line. Default: text.
   enum class LogFormat { text, json } log_format = LogFormat::text;
-  // Least severe diagnostic printed: trace, debug, info, warn, error, critical, off. Default: info.
-  std::string log_level = "info";
 
   // A file of further flags (TOML: `facts-file = "/srv/facts.txt"`), read at start-up and again
   // on SIGHUP. Flags on the command line win over it. Default: none.
   std::optional<std::string> config_file;
 
-  // Validate the configuration, print a summary and exit without listening. Default: off.
+  // What the process does instead of serving. The settings above have rows in the table
+  // (config/settings.hpp); these are modes of the command line only.
+
+  // Validate the configuration as thoroughly as a start would, without creating or changing
+  // anything, print a summary and exit (0 when valid). Default: off.
   bool check = false;
+  // Check only what a reload (SIGHUP) reads, for ExecReload= before the signal. Default: off.
+  bool check_reload = false;
+  // Print every effective setting and where it came from, as TOML, and exit. Default: off.
+  bool print_config = false;
 
   // Act as a health-check client instead: ask the first listen address for /healthz and exit
   // 0 when it answers 200, 1 otherwise ("printerfacts healthcheck" or --healthcheck).
@@ -120,21 +140,20 @@ struct Options {
   friend bool operator==(const Options&, const Options&) = default;
 };
 
-/// The settings a reload (SIGHUP) applies to the running process: --facts-file, --static-dir,
-/// --log-level, --allow-uid, --allow-gid, --trust-forwarded and --client-header. Every other
-/// setting needs a restart. Returns the flags (without "--") whose value differs between `running`
-/// and `reread` among those a reload cannot apply, in the order --help lists them.
-std::vector<std::string> restart_only_changes(const Options& running, const Options& reread);
-
-/// The user and group names of a valid configuration, resolved to IDs: once, by validate(), so
-/// that what was checked is what is used.
-struct ResolvedIds {
-  std::optional<gid_t> socket_group;                           ///< --socket-group
-  std::optional<gid_t> metrics_socket_group;                   ///< --metrics-socket-group
+/// The user and group names of the reloadable part, resolved to IDs.
+struct SiteIds {
   std::vector<uid_t> allow_uids;                               ///< --allow-uid
   std::vector<gid_t> allow_gids;                               ///< --allow-gid
   TrustedProxies trusted;                                      ///< --trust-forwarded
   ClientHeader client_header = ClientHeader::x_forwarded_for;  ///< --client-header
+};
+
+/// The user and group names of a valid configuration, resolved to IDs: once, by validate(), so
+/// that what was checked is what is used.
+struct ResolvedIds {
+  std::optional<gid_t> socket_group;          ///< --socket-group
+  std::optional<gid_t> metrics_socket_group;  ///< --metrics-socket-group
+  SiteIds site;
 };
 
 /// Checks ranges and combinations and resolves user and group names; throws StartupError
@@ -142,14 +161,26 @@ struct ResolvedIds {
 /// Options{} with a listen address is valid.
 ResolvedIds validate(const Options& options);
 
+/// The same for the reloadable part alone (what a reload checks).
+SiteIds validate(const SiteOptions& site);
+
+/// The diagnostic levels --log-level takes, least severe first ("warning" is "warn" as the log
+/// prints it).
+inline constexpr const char* kLogLevels[] = {"trace",   "debug", "info",     "warn",
+                                             "warning", "error", "critical", "off"};
+
 /// How many worker threads `options` asks for: --threads, or one per CPU when it is 0.
 unsigned worker_threads(const Options& options);
 
-/// The user ID for --allow-uid: a user name, or a number. Throws StartupError naming the user.
-uid_t resolve_user(const std::string& user);
-
-/// The group ID for --socket-group: a group name, or a number. Throws StartupError naming the
-/// group when no such group exists.
-gid_t resolve_group(const std::string& group);
+/// The ID of a user or a group, by name or number, for the setting `flag` ("allow-uid");
+/// throws StartupError naming the flag and the name when there is none.
+enum class IdKind { user, group };
+unsigned resolve_id(IdKind kind, const std::string& name, std::string_view flag);
+inline uid_t resolve_user(const std::string& user, std::string_view flag = "allow-uid") {
+  return resolve_id(IdKind::user, user, flag);
+}
+inline gid_t resolve_group(const std::string& group, std::string_view flag = "socket-group") {
+  return resolve_id(IdKind::group, group, flag);
+}
 
 }  // namespace printerfacts

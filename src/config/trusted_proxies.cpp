@@ -54,9 +54,9 @@ TrustedProxies resolve_trusted_proxies(const std::vector<std::string>& values) {
   for (const std::string& v : values) {
     const std::string_view value(v);
     if (value.rfind("uid:", 0) == 0) {
-      trusted.uids.push_back(resolve_user(std::string(value.substr(4))));
+      trusted.uids.push_back(resolve_user(std::string(value.substr(4)), "trust-forwarded"));
     } else if (value.rfind("gid:", 0) == 0) {
-      trusted.gids.push_back(resolve_group(std::string(value.substr(4))));
+      trusted.gids.push_back(resolve_group(std::string(value.substr(4)), "trust-forwarded"));
     } else if (value.rfind("tcp:", 0) == 0) {
       const auto network = Cidr::parse(value.substr(4));
       if (!network) {

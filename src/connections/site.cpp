@@ -16,17 +16,17 @@ bool PeerAllowList::allows(const Peer& peer) const {
          std::find(gids.begin(), gids.end(), peer.gid) != gids.end();
 }
 
-Content load_content(const Options& options) {
+Content load_content(const SiteOptions& options) {
   return Content{
       options.facts_file ? Facts::load_file(*options.facts_file) : Facts::embedded(),
       options.static_dir ? StaticFiles::directory(*options.static_dir) : StaticFiles::embedded()};
 }
 
-std::shared_ptr<const Site> Site::load(const Options& options, const ResolvedIds& ids,
-                                       const MetricsSource* metrics, const Health* health) {
+std::shared_ptr<const Site> Site::load(const SiteOptions& options, const SiteIds& ids,
+                                       const SiteFixtures& fixed) {
   return std::make_shared<const Site>(
-      load_content(options), PeerAllowList{ids.allow_uids, ids.allow_gids}, metrics,
-      options.metrics_on_main, health, Forwarding{ids.trusted, ids.client_header});
+      load_content(options), PeerAllowList{ids.allow_uids, ids.allow_gids}, fixed.metrics,
+      fixed.metrics_on_main, fixed.health, Forwarding{ids.trusted, ids.client_header});
 }
 
 Site::Site(Content site_content, PeerAllowList allowed, const MetricsSource* metrics,

@@ -32,17 +32,23 @@ struct Forwarding {
 
 /// The content --facts-file and --static-dir name (or the embedded ones). Throws StartupError
 /// naming the file or directory at fault.
-Content load_content(const Options& options);
+Content load_content(const SiteOptions& options);
+
+/// What every Site of the process shares, fixed when it starts: a reload changes none of it.
+struct SiteFixtures {
+  const MetricsSource* metrics = nullptr;  ///< may be null: nothing serves /metrics
+  bool metrics_on_main = false;            ///< --metrics-on-main, a restart-only setting
+  const Health* health = nullptr;          ///< may be null
+};
 
 /// Everything a reload replaces at once. Not copyable or movable: the routers refer to
 /// `content`.
 class Site {
  public:
   /// The site `options` describe: load_content(), and the peers `ids` (what validate() resolved
-  /// of `options`) allows. `metrics` and `health` are the process's, shared by every Site;
-  /// either may be null.
-  static std::shared_ptr<const Site> load(const Options& options, const ResolvedIds& ids,
-                                          const MetricsSource* metrics, const Health* health);
+  /// of `options`) allows, with what `fixed` says. Built from the reloadable part alone.
+  static std::shared_ptr<const Site> load(const SiteOptions& options, const SiteIds& ids,
+                                          const SiteFixtures& fixed);
 
   Site(Content content, PeerAllowList peers, const MetricsSource* metrics, bool metrics_on_main,
        const Health* health, Forwarding forwarding = {});

@@ -22,6 +22,7 @@
 #include "log/log_stream.hpp"
 #include "metrics/listen_queue.hpp"
 #include "metrics/metrics.hpp"
+#include "server/reloader.hpp"
 #include "server/server.hpp"
 #include "util/startup_error.hpp"
 
@@ -40,56 +41,10 @@ const std::shared_ptr<LogStream>& diagnostics_stream() {
   return stream;
 }
 
-// --check: everything start-up would verify, without creating, changing or removing anything.
-void check_listen_addresses(const Options& options) {
-  std::vector<ListenAddress> all = options.listen;
-  all.insert(all.end(), options.metrics_listen.begin(), options.metrics_listen.end());
-  for (const auto& a : all) {
-    if (a.kind != ListenAddress::Kind::unix_socket) continue;
-    const auto slash = a.path.rfind('/');
-    const std::string dir =
-        slash == std::string::npos ? "." : (slash == 0 ? "/" : a.path.substr(0, slash));
-    struct stat st {};
-    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-      throw StartupError("the directory " + dir + " of socket " + a.path + " does not exist");
-    }
-    switch (probe_path(a.path)) {
-      case ExistingPath::not_socket:
-        throw StartupError(a.path + " exists and is not a socket");
-      case ExistingPath::live_socket:
-        spdlog::warn("another instance is listening on {}; starting now would fail", a.path);
-        break;
-      default:
-        break;
-    }
-  }
-}
-
 int healthcheck(const Options& options) {
   const HealthResult r = check_health(options.listen.front(), std::chrono::seconds(5));
   std::fprintf(r.healthy ? stdout : stderr, "%s\n", r.detail.c_str());
-  return r.healthy ? 0 : 1;
-}
-
-// SIGHUP: the same command line parsed again, so its --config file is read again. The settings
-// a reload can apply take effect; a change to any other is reported and waits for a restart.
-// Everything is read and checked before anything changes: an error keeps the running site.
-Reloader reloader(int argc, const char* const* argv, const Options& running,
-                  const MetricsSource* metrics, const Health* health) {
-  return [=, &running] {
-    const CommandLine again =
-        parse_command_line(argc, argv, [](const char* name) { return std::getenv(name); });
-    if (!again.options) throw StartupError(again.error);
-    const Options& o = *again.options;
-    std::shared_ptr<const Site> site = Site::load(o, validate(o), metrics, health);
-    for (const auto& flag : restart_only_changes(running, o)) {
-      spdlog::warn("--{} changed; the new value takes effect at the next restart", flag);
-    }
-    std::string summary =
-        fmt::format("{} facts, static files from {}, log level {}", site->content.facts.size(),
-                    o.static_dir ? *o.static_dir : std::string("the binary"), o.log_level);
-    return Reloaded{std::move(site), std::move(summary), o.log_level};
-  };
+  return r.healthy ? exit_code::ok : exit_code::failure;
 }
 
 // How long the logs may take to be written out once the shutdown deadline has passed: a
@@ -111,15 +66,22 @@ int run(int argc, const char* const* argv, const Options& options,
   const ResolvedIds ids = validate(options);
   Health health;
   // Content first: a missing facts file fails before any socket file is created.
-  Content content = load_content(options);
+  Content content = load_content(options.site);
+  if (options.check_reload) {
+    // What a reload would read and apply (the rest is checked as a restart would, by validate).
+    fmt::print("reload configuration OK: {} facts, log level {}\n", content.facts.size(),
+               options.site.log_level);
+    return exit_code::ok;
+  }
   if (options.check) {
-    check_listen_addresses(options);
+    const std::size_t warnings = ListenerSet::check(options, ids);
     std::vector<std::string> where;
     for (const auto& a : options.listen) where.push_back(a.to_string());
     for (const auto& a : options.metrics_listen) where.push_back(a.to_string() + " (metrics)");
-    fmt::print("configuration OK: {} facts, listen on {}, {} thread(s)\n", content.facts.size(),
+    fmt::print("configuration OK{}: {} facts, listen on {}, {} thread(s)\n",
+               warnings > 0 ? " (with the warnings above)" : "", content.facts.size(),
                fmt::join(where, " "), worker_threads(options));
-    return 0;
+    return exit_code::ok;
   }
   // The access log's own writer: the workers hand lines over and never wait for stdout.
   std::optional<LogStream> access_log;
@@ -143,11 +105,14 @@ int run(int argc, const char* const* argv, const Options& options,
     metrics->observe_logs({access_log ? &*access_log : nullptr, diagnostics_stream().get()});
   }
   const MetricsSource* source = metrics ? &*metrics : nullptr;
+  // What every Site of this process shares; a reload builds a new one from options.site alone.
+  const SiteFixtures fixtures{source, options.metrics_on_main, &health};
   auto site = std::make_shared<const Site>(
-      std::move(content), PeerAllowList{ids.allow_uids, ids.allow_gids}, source,
-      options.metrics_on_main, &health, Forwarding{ids.trusted, ids.client_header});
+      std::move(content), PeerAllowList{ids.site.allow_uids, ids.site.allow_gids}, fixtures.metrics,
+      fixtures.metrics_on_main, fixtures.health,
+      Forwarding{ids.site.trusted, ids.site.client_header});
   Server server(options, std::move(listeners), metrics ? &*metrics : nullptr, health,
-                std::move(site), reloader(argc, argv, options, source, &health),
+                std::move(site), command_line_reloader(argc, argv, options, fixtures),
                 access_log ? &*access_log : nullptr);
   const int code = server.run();
   logs_deadline = server.shutdown_deadline() + kLogGrace;
@@ -165,8 +130,8 @@ int run(int argc, const char* const* argv, const Options& options,
 void keep_standard_streams_open() {
   for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; ++fd) {
     if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
-    const int opened = ::open("/dev/null", O_RDWR);  // the lowest free number: fd itself
-    if (opened != fd) std::_Exit(71);                // EX_OSERR: no /dev/null, nowhere to say so
+    const int opened = ::open("/dev/null", O_RDWR);     // the lowest free number: fd itself
+    if (opened != fd) std::_Exit(exit_code::os_error);  // no /dev/null, nowhere to say so
   }
 }
 
@@ -187,19 +152,26 @@ int main(int argc, char** argv) {
     return command_line.exit_code;
   }
   const Options& options = *command_line.options;
+  if (options.print_config) {
+    std::fputs(render_config(options, command_line.origins).c_str(), stdout);
+    std::fflush(stdout);
+  }
   try {
     setup_diagnostics(diagnostics_stream(), options.log_format == Options::LogFormat::json,
-                      options.log_level);
+                      options.site.log_level);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "printerfacts: %s\n", e.what());
-    return 1;
+    return exit_code::config;
   }
   auto logs_deadline = std::chrono::steady_clock::time_point::max();
-  int code = 1;
+  int code = exit_code::software;
   try {
-    code = run(argc, argv, options, logs_deadline);
+    // --print-config: printed above; the configuration is checked as for --check-reload.
+    code = options.print_config ? (validate(options), exit_code::ok)
+                                : run(argc, argv, options, logs_deadline);
   } catch (const StartupError& e) {
     spdlog::error("{}", e.what());
+    code = e.code();
   } catch (const std::exception& e) {
     spdlog::critical("unexpected error: {}", e.what());
   }

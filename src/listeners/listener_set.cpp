@@ -44,7 +44,8 @@ std::string describe_socket(int fd, bool& is_unix) {
   return fmt::format("tcp:{}:{}", host, ntohs(in4->sin_port));
 }
 
-UniqueFd open_tcp(const ListenAddress& a, int backlog) {
+// A TCP socket bound to `a`, not yet listening.
+UniqueFd bind_tcp(const ListenAddress& a) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -52,15 +53,16 @@ UniqueFd open_tcp(const ListenAddress& a, int backlog) {
   addrinfo* found = nullptr;
   const std::string port = std::to_string(a.port);
   if (const int rc = ::getaddrinfo(a.host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    throw StartupError("cannot resolve " + a.to_string() + ": " + ::gai_strerror(rc));
+    throw StartupError("cannot resolve the host of " + a.to_string() + ": " + ::gai_strerror(rc) +
+                       "; give an IP address or a name that resolves");
   }
   std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> guard(found, ::freeaddrinfo);
 
   UniqueFd owned(::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
   const int fd = owned.get();
-  if (fd < 0) throw StartupError(errno_message("socket() for " + a.to_string(), errno));
+  if (fd < 0) throw errno_error("socket() for " + a.to_string(), errno);
   const auto fail = [&](const char* what) {
-    throw StartupError(errno_message(std::string(what) + " " + a.to_string(), errno));
+    throw errno_error(what + (" " + a.to_string()), errno);
   };
   const int on = 1, off = 0;
   if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0) fail("SO_REUSEADDR on");
@@ -69,8 +71,37 @@ UniqueFd open_tcp(const ListenAddress& a, int backlog) {
       ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) != 0) {
     fail("IPV6_V6ONLY off on");
   }
-  if (::bind(fd, found->ai_addr, found->ai_addrlen) != 0) fail("cannot bind");
-  if (::listen(fd, backlog) != 0) fail("cannot listen on");
+  if (::bind(fd, found->ai_addr, found->ai_addrlen) != 0) {
+    const int err = errno;
+    if (err == EADDRINUSE) {
+      throw StartupError(fmt::format("cannot listen on {}: the port is in use by another process "
+                                     "(ss -ltnp 'sport = :{}' shows which); stop it or choose "
+                                     "another port",
+                                     a.to_string(), a.port),
+                         exit_code::unavailable);
+    }
+    if (err == EACCES) {
+      throw StartupError(fmt::format("cannot listen on {}: ports below 1024 need root or "
+                                     "CAP_NET_BIND_SERVICE; choose a port from 1024 up",
+                                     a.to_string()),
+                         exit_code::no_permission);
+    }
+    if (err == EADDRNOTAVAIL) {
+      throw StartupError(
+          fmt::format("cannot listen on {}: no network interface has that "
+                      "address; use one this machine has, or [::] for all",
+                      a.to_string()));
+    }
+    errno = err;
+    fail("cannot bind");
+  }
+  return owned;
+}
+
+UniqueFd open_tcp(const ListenAddress& a, int backlog) {
+  UniqueFd owned = bind_tcp(a);
+  if (::listen(owned.get(), backlog) != 0)
+    throw errno_error("cannot listen on " + a.to_string(), errno);
   return owned;
 }
 
@@ -108,6 +139,35 @@ void warn_about_location(const std::string& path, std::optional<gid_t> group) {
 }
 
 }  // namespace
+
+std::size_t ListenerSet::check(const Options& options, const ResolvedIds& ids) {
+  // Sockets systemd would pass are its own to create: nothing of ours to check.
+  if (systemd::listen_fds_passed()) return 0;
+  std::size_t warnings = 0;
+  const auto one = [&](const ListenAddress& a, std::optional<gid_t> group) {
+    if (a.kind == ListenAddress::Kind::tcp) {
+      bind_tcp(a);  // resolved, bound and closed again at once: never listening
+      return;
+    }
+    warn_about_location(a.path, group);
+    check_socket_creatable(a.path, group);
+    switch (probe_path(a.path)) {
+      case ExistingPath::not_socket:
+        throw StartupError(a.path +
+                           " exists and is not a socket; starting would refuse to "
+                           "remove it: move it away or choose another --listen path");
+      case ExistingPath::live_socket:
+        spdlog::warn("another instance is listening on {}; starting now would fail", a.path);
+        ++warnings;
+        break;
+      default:
+        break;
+    }
+  };
+  for (const auto& a : options.listen) one(a, ids.socket_group);
+  for (const auto& a : options.metrics_listen) one(a, ids.metrics_socket_group);
+  return warnings;
+}
 
 ListenerSet ListenerSet::open(const Options& options, const ResolvedIds& ids) {
   ListenerSet set;

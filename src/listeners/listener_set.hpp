@@ -30,6 +30,14 @@ class ListenerSet {
   /// `ids` are what validate() resolved of `options` (the socket groups).
   static ListenerSet open(const Options& options, const ResolvedIds& ids);
 
+  /// What open() would find, without creating, binding for long or changing anything
+  /// (--check): each Unix socket's directory is writable by the effective user, the socket
+  /// group may be set, no file that is not a socket is in the way; each TCP address resolves
+  /// and its port can be bound (bound and closed at once). Nothing when systemd would pass the
+  /// sockets. Throws StartupError as open() would; returns the warnings printed (a live
+  /// instance on a path).
+  static std::size_t check(const Options& options, const ResolvedIds& ids);
+
   ListenerSet() = default;
   ListenerSet(ListenerSet&&) noexcept = default;
   ListenerSet& operator=(ListenerSet&&) noexcept = default;

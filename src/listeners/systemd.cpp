@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <string>
@@ -15,7 +16,7 @@ std::vector<PassedSocket> take_listen_fds() {
   // process (a wrapper that did not exec us) are never taken.
   char** names = nullptr;
   const int n = ::sd_listen_fds_with_names(1, &names);
-  if (n < 0) throw StartupError(errno_message("systemd socket activation (LISTEN_FDS)", -n));
+  if (n < 0) throw errno_error("systemd socket activation (LISTEN_FDS)", -n);
   std::vector<PassedSocket> fds;
   for (int i = 0; i < n; ++i) {
     fds.push_back({UniqueFd(SD_LISTEN_FDS_START + i), names && names[i] ? names[i] : ""});
@@ -30,6 +31,12 @@ std::vector<PassedSocket> take_listen_fds() {
     }
   }
   return fds;
+}
+
+bool listen_fds_passed() {
+  const char* pid = std::getenv("LISTEN_PID");
+  const char* fds = std::getenv("LISTEN_FDS");
+  return pid != nullptr && fds != nullptr && std::to_string(::getpid()) == pid;
 }
 
 void notify(std::string_view state) {

@@ -20,6 +20,10 @@ struct PassedSocket {
 };
 std::vector<PassedSocket> take_listen_fds();
 
+/// Whether systemd passed this process sockets (LISTEN_PID is ours and LISTEN_FDS is set),
+/// without taking them.
+bool listen_fds_passed();
+
 /// sd_notify(): "READY=1", "STOPPING=1", "WATCHDOG=1", "STATUS=...". Ignored outside systemd.
 void notify(std::string_view state);
 

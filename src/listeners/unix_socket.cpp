@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -12,8 +14,9 @@
 #include <cstring>
 #include <thread>
 #include <utility>
+#include <vector>
 
-#include "listeners/listen_address.hpp"
+#include "config/listen_address.hpp"
 #include "util/startup_error.hpp"
 #include "util/unique_fd.hpp"
 
@@ -31,6 +34,69 @@ sockaddr_un make_address(const std::string& path) {
   return addr;
 }
 
+std::string user_description(uid_t uid) {
+  std::vector<char> buffer(16384);
+  struct passwd entry {};
+  struct passwd* found = nullptr;
+  if (::getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found) == 0 && found)
+    return fmt::format("{} (uid {})", found->pw_name, uid);
+  return fmt::format("uid {}", uid);
+}
+
+std::string group_name(gid_t gid) {
+  std::vector<char> buffer(16384);
+  struct group entry {};
+  struct group* found = nullptr;
+  if (::getgrgid_r(gid, &entry, buffer.data(), buffer.size(), &found) == 0 && found)
+    return found->gr_name;
+  return std::to_string(gid);
+}
+
+bool may_set_group(gid_t gid) {
+  if (::geteuid() == 0 || ::getegid() == gid) return true;
+  const int n = ::getgroups(0, nullptr);
+  std::vector<gid_t> groups(static_cast<std::size_t>(std::max(n, 0)));
+  const int got = ::getgroups(static_cast<int>(groups.size()), groups.data());
+  for (int i = 0; i < got; ++i) {
+    if (groups[static_cast<std::size_t>(i)] == gid) return true;
+  }
+  return false;
+}
+
+// Why a socket cannot be created at `path`, in the user's terms: the directory and who we run
+// as, never the internal lock file. `err` is what creating a file there failed with.
+StartupError cannot_create(const std::string& path, int err) {
+  const std::string dir = socket_directory(path);
+  if (err == ENOENT || err == ENOTDIR) {
+    return StartupError(fmt::format("cannot create the socket {}: the directory {} does not "
+                                    "exist; create it (under systemd: RuntimeDirectory=) or "
+                                    "choose another --listen path",
+                                    path, dir),
+                        exit_code::no_input);
+  }
+  if (err == EACCES || err == EPERM || err == EROFS) {
+    return StartupError(
+        fmt::format("cannot create the socket {}: the directory {} is not writable by user {}{}; "
+                    "make it writable for that user (under systemd: RuntimeDirectory=) or "
+                    "choose another --listen path",
+                    path, dir, user_description(::geteuid()),
+                    err == EROFS ? " (a read-only file system)" : ""),
+        exit_code::no_permission);
+  }
+  return errno_error("cannot create the socket " + path, err);
+}
+
+StartupError cannot_set_group(const std::string& path, gid_t gid) {
+  const std::string name = group_name(gid);
+  const std::string user = user_description(::geteuid());
+  return StartupError(
+      fmt::format("cannot give the socket {} the group {}: user {} is not a member of it; add it "
+                  "(usermod -aG {} USER, or SupplementaryGroups={} in the unit) or choose "
+                  "another --socket-group",
+                  path, name, user, name, name),
+      exit_code::no_permission);
+}
+
 // The lock that serialises check-and-bind between instances starting at the same moment: without
 // it, two of them could both find a stale socket, and the second would unlink the first one's
 // fresh socket. It is held from the probe until listen(), because a socket that is bound but not
@@ -39,16 +105,16 @@ sockaddr_un make_address(const std::string& path) {
 UniqueFd take_lock(const std::string& path) {
   const std::string lock_path = path + ".lock";
   UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-  if (lock.get() < 0)
-    throw StartupError(errno_message("cannot open lock file " + lock_path, errno));
+  if (lock.get() < 0) throw cannot_create(path, errno);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK && errno != EINTR) {
-      throw StartupError(errno_message("cannot lock " + lock_path, errno));
+      throw errno_error("cannot lock " + lock_path, errno);
     }
     if (std::chrono::steady_clock::now() > deadline) {
-      throw StartupError("timed out after 5s waiting for lock " + lock_path +
-                         ": another instance is starting on " + path);
+      throw StartupError("another instance has been starting on " + path +
+                             " for 5s; stop it first, or choose another --listen path",
+                         exit_code::unavailable);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -56,6 +122,23 @@ UniqueFd take_lock(const std::string& path) {
 }
 
 }  // namespace
+
+std::string socket_directory(const std::string& path) {
+  const auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+void check_socket_creatable(const std::string& path, std::optional<gid_t> group) {
+  const std::string dir = socket_directory(path);
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) throw cannot_create(path, errno);
+  if (!S_ISDIR(st.st_mode)) throw cannot_create(path, ENOTDIR);
+  // The effective IDs decide, as they will for bind() (AT_EACCESS).
+  if (::faccessat(AT_FDCWD, dir.c_str(), W_OK | X_OK, AT_EACCESS) != 0)
+    throw cannot_create(path, errno);
+  if (group && !may_set_group(*group)) throw cannot_set_group(path, *group);
+}
 
 ExistingPath classify_existing(int lstat_errno, mode_t mode, int connect_errno) {
   if (lstat_errno == ENOENT) return ExistingPath::absent;
@@ -91,6 +174,8 @@ ExistingPath probe_path(const std::string& path, int* error) {
 
 BoundUnixSocket bind_unix_socket(const std::string& path, const UnixSocketOptions& options) {
   const sockaddr_un addr = make_address(path);
+  // Before anything is created: a group the process may not give would fail after bind().
+  if (options.group && !may_set_group(*options.group)) throw cannot_set_group(path, *options.group);
   UniqueFd lock = take_lock(path);
 
   BoundUnixSocket result;
@@ -100,25 +185,29 @@ BoundUnixSocket bind_unix_socket(const std::string& path, const UnixSocketOption
     case ExistingPath::absent:
       break;
     case ExistingPath::not_socket:
-      throw StartupError(path + " exists and is not a socket; refusing to remove it");
+      throw StartupError(path +
+                         " exists and is not a socket; refusing to remove it: move it "
+                         "away or choose another --listen path");
     case ExistingPath::live_socket:
-      throw StartupError("another instance is listening on " + path);
+      throw StartupError("another instance is listening on " + path +
+                             "; stop it first, or choose another --listen path",
+                         exit_code::unavailable);
     case ExistingPath::unknown:
       throw StartupError(
           errno_message("cannot tell whether " + path + " is a socket in use", probe_error));
     case ExistingPath::stale_socket:
       // Safe only because we hold the lock: nobody can bind this path between the probe and here.
       if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-        throw StartupError(errno_message("cannot remove stale socket " + path, errno));
+        throw errno_error("cannot remove stale socket " + path, errno);
       }
       result.replaced_stale = true;
       break;
   }
 
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (fd.get() < 0) throw StartupError(errno_message("socket() for " + path, errno));
+  if (fd.get() < 0) throw errno_error("socket() for " + path, errno);
   if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-    throw StartupError(errno_message("cannot bind " + path, errno));
+    throw cannot_create(path, errno);
   }
   // From here on a failure must not leave our half-made socket file behind.
   struct Unlinker {
@@ -137,21 +226,20 @@ BoundUnixSocket bind_unix_socket(const std::string& path, const UnixSocketOption
   // used, without following symlinks; the directory must not be writable by untrusted users
   // (the same requirement that makes any path-based server safe).
   if (options.group && ::lchown(path.c_str(), static_cast<uid_t>(-1), *options.group) != 0) {
-    throw StartupError(
-        errno_message(fmt::format("cannot set group {} on {}", *options.group, path), errno));
+    if (errno == EPERM) throw cannot_set_group(path, *options.group);
+    throw errno_error(fmt::format("cannot set group {} on {}", *options.group, path), errno);
   }
   if (::fchmodat(AT_FDCWD, path.c_str(), options.mode, AT_SYMLINK_NOFOLLOW) != 0) {
     throw StartupError(
         errno_message(fmt::format("cannot set mode {:04o} on {}", options.mode, path), errno));
   }
   struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0)
-    throw StartupError(errno_message("cannot stat " + path, errno));
+  if (::lstat(path.c_str(), &st) != 0) throw errno_error("cannot stat " + path, errno);
   result.file.dev = st.st_dev;
   result.file.ino = st.st_ino;
   result.file.ctime = st.st_ctim;
   if (::listen(fd.get(), options.backlog) != 0) {
-    throw StartupError(errno_message("cannot listen on " + path, errno));
+    throw errno_error("cannot listen on " + path, errno);
   }
   unlinker.armed = false;
   result.fd = std::move(fd);

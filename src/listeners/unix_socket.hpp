@@ -53,6 +53,16 @@ struct BoundUnixSocket {
   bool replaced_stale = false;  ///< a stale socket file was removed to make room
 };
 
+/// The directory a socket file at `path` is created in ("." for a bare name).
+std::string socket_directory(const std::string& path);
+
+/// Whether this process can create a socket at `path` and give it `group`, checked without
+/// creating anything (--check, and the reason given when creating fails): the directory
+/// exists and the effective user may write and search it, and the process may set the group
+/// (it is root, or the group is its own or a supplementary one). Throws StartupError naming
+/// the path, the user, the group and the fix.
+void check_socket_creatable(const std::string& path, std::optional<gid_t> group);
+
 /// Creates, secures and listens on a Unix socket at `path`. Throws StartupError naming the path
 /// when it holds a non-socket, a live server, when another instance holds the lock, or when a
 /// system call fails.

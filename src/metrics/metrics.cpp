@@ -102,7 +102,16 @@ MetricFamily Metrics::log_lines_dropped() const {
 
 std::string Metrics::render() const {
   std::vector<MetricFamily> families = registry_->Collect();
+  add_request_families(families);
+  add_connection_families(families);
+  add_listen_queue_families(families);
+  families.push_back(log_lines_dropped());
+  for (auto& f : process_.collect()) families.push_back(std::move(f));
+  return prometheus::TextSerializer().Serialize(families);
+}
 
+// Requests by route, method and status; their durations; in flight; bytes; ignored headers.
+void Metrics::add_request_families(std::vector<MetricFamily>& out) const {
   MetricFamily requests{"printerfacts_http_requests_total",
                         "HTTP requests answered, by route, method and status code.",
                         MetricType::Counter,
@@ -172,7 +181,13 @@ std::string Metrics::render() const {
                     MetricType::Counter,
                     {ClientMetric{}}};
   sent.metric[0].counter.value = static_cast<double>(bytes);
+  for (auto* f : {&requests, &duration, &in_flight, &sent, &forwarded_ignored}) {
+    out.push_back(std::move(*f));
+  }
+}
 
+// Connections by listener: accepted, open, refused at the limit, rejected by credentials.
+void Metrics::add_connection_families(std::vector<MetricFamily>& out) const {
   MetricFamily accepted{"printerfacts_connections_accepted_total",
                         "Connections accepted, by listener.",
                         MetricType::Counter,
@@ -211,7 +226,10 @@ std::string Metrics::render() const {
     metric.counter.value = static_cast<double>(x);
     rejected.metric.push_back(std::move(metric));
   }
+  for (auto* f : {&accepted, &open, &refused, &rejected}) out.push_back(std::move(*f));
+}
 
+void Metrics::add_listen_queue_families(std::vector<MetricFamily>& out) const {
   // The listen queues, asked of the kernel now. A listener it will not tell about (another
   // network namespace, netlink not allowed) has no sample: docs/observability.md.
   MetricFamily pending{"printerfacts_listen_queue_pending",
@@ -233,14 +251,8 @@ std::string Metrics::render() const {
     metric.gauge.value = queue->backlog;
     backlog.metric.push_back(std::move(metric));
   }
-
-  for (auto* f : {&requests, &duration, &in_flight, &sent, &accepted, &open, &refused, &rejected,
-                  &forwarded_ignored, &pending, &backlog}) {
-    families.push_back(std::move(*f));
-  }
-  families.push_back(log_lines_dropped());
-  for (auto& f : process_.collect()) families.push_back(std::move(f));
-  return prometheus::TextSerializer().Serialize(families);
+  out.push_back(std::move(pending));
+  out.push_back(std::move(backlog));
 }
 
 }  // namespace printerfacts

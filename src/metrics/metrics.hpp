@@ -47,6 +47,10 @@ class Metrics : public MetricsSource {
   std::string render() const override;
 
  private:
+  // render(), one part per group of families, each summed over the workers.
+  void add_request_families(std::vector<prometheus::MetricFamily>& out) const;
+  void add_connection_families(std::vector<prometheus::MetricFamily>& out) const;
+  void add_listen_queue_families(std::vector<prometheus::MetricFamily>& out) const;
   prometheus::MetricFamily log_lines_dropped() const;
 
   std::vector<MetricsListener> listeners_;

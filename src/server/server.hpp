@@ -18,6 +18,7 @@
 #include "listeners/listener_set.hpp"
 #include "log/log_stream.hpp"
 #include "metrics/metrics.hpp"
+#include "server/reloader.hpp"
 #include "server/signals.hpp"
 #include "server/worker.hpp"
 
@@ -26,17 +27,6 @@ namespace printerfacts {
 /// The connections the metrics listeners may hold at once, whatever --max-connections says: a
 /// few scrapers and probes, with room to spare, apart from the service's own limit.
 inline constexpr std::size_t kMonitoringConnections = 64;
-
-/// What a reload switches to.
-struct Reloaded {
-  std::shared_ptr<const Site> site;
-  std::string summary;    ///< for the log: "64 facts, static files from ..., log level info"
-  std::string log_level;  ///< applied once the reload is logged, at the old level
-};
-
-/// Builds what a reload switches to, from the configuration read again; throws (a StartupError
-/// saying why) to keep the running one.
-using Reloader = std::function<Reloaded()>;
 
 /// Runs the service until SIGTERM or SIGINT, reloading on SIGHUP, then shuts down in a fixed
 /// order (run(), docs/architecture.md): answer /healthz with 503 for --shutdown-delay, remove

@@ -18,7 +18,7 @@ UniqueFd blocked_signalfd(std::initializer_list<int> signals) {
   if (::pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0)
     throw StartupError("pthread_sigmask() failed");
   UniqueFd fd(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
-  if (!fd.valid()) throw StartupError(errno_message("signalfd()", errno));
+  if (!fd.valid()) throw errno_error("signalfd()", errno);
   return fd;
 }
 

@@ -101,7 +101,7 @@ tcp tcp_protocol_of(int fd, const std::string& name) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
-    throw StartupError(errno_message("getsockname() of listener " + name, errno));
+    throw errno_error("getsockname() of listener " + name, errno);
   return ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4();
 }
 
@@ -128,7 +128,7 @@ Worker::Worker(const Options& options, const ListenerSet& listeners,
   for (const auto& l : listeners.listeners()) {
     const Admission admission(index++, l.metrics, l.metrics ? monitoring : service);
     UniqueFd fd(::dup(l.fd.get()));
-    if (!fd.valid()) throw StartupError(errno_message("dup() of listener " + l.name, errno));
+    if (!fd.valid()) throw errno_error("dup() of listener " + l.name, errno);
     // Queued connections of a socket we created are served at shutdown; those of a systemd
     // socket wait there for our successor.
     const bool take_backlog = !l.from_systemd;

@@ -65,7 +65,10 @@ def test_the_default_socket_and_service(evaluated):
     sc = service["serviceConfig"]
     assert sc["Type"] == "notify" and sc["NotifyAccess"] == "main" and sc["WatchdogSec"] == "30s"
     assert sc["ExecStart"].endswith("-printerfacts-0.1.0/bin/printerfacts ")
-    assert sc["ExecReload"].endswith("-coreutils-9.4/bin/kill -HUP $MAINPID")
+    check, signal = sc["ExecReload"]
+    assert check.endswith("-printerfacts-0.1.0/bin/printerfacts --check-reload "), check
+    assert signal.endswith("-coreutils-9.4/bin/kill -HUP $MAINPID")
+    assert sc["RestartPreventExitStatus"] == "64 78"
     assert sc["DynamicUser"] is True and sc["PrivateNetwork"] is True
     assert sc["RestrictAddressFamilies"] == ["AF_UNIX"]
     assert sc["SystemCallFilter"] == ["@system-service", "~@privileged"]

@@ -32,6 +32,12 @@ def machine(tmp_path_factory):
     m = Machine(root_tree(depends), f"pftest{os.getpid()}", str(work / "console.log"))
     try:
         shutil.copy(deb, m.path("/root/printerfacts.deb"))
+        # The tests read what the service said in the journal, under load: journald's rate limit
+        # (10,000 lines in 30s per unit) would drop it along with the access log.
+        os.makedirs(m.path("/etc/systemd/journald.conf.d"), exist_ok=True)
+        with open(m.path("/etc/systemd/journald.conf.d/test.conf"), "w") as f:
+            f.write("[Journal]\nRateLimitIntervalSec=0\n")
+        m.sd("systemctl", "restart", "systemd-journald.service")
         m.sd("dpkg", "-i", "/root/printerfacts.deb")
         m.sd("systemctl", "start", *SOCKETS)
         yield m
@@ -170,19 +176,64 @@ def test_reload_rereads_the_config_file_in_place_under_load(machine):
     assert status == 200 and b'printerfacts_reloads_total{result="applied"} 2' in body
 
 
-def test_an_invalid_reload_keeps_the_service_running_and_is_counted(machine):
+def test_an_invalid_reload_fails_systemctl_reload_and_keeps_the_service_running(machine):
     m = machine
     request(m)
     pid = main_pid(m)
-    with open(m.path("/etc/printerfacts/printerfacts.toml"), "a") as f:
-        f.write('static-dir = "/nonexistent/static"\n')
-    m.sd("systemctl", "reload", "printerfacts.service")
-    wait_until(lambda: b'printerfacts_reloads_total{result="failed"} 1' in request(m, METRICS, "/metrics")[1],
-             "the refusal counted", timeout=60, every=0.05)
-    assert main_pid(m) == pid and request(m)[0] == 200
-    wait_until(lambda: m.show("printerfacts.service", "SubState") == "running", "the reload to end", timeout=60, every=0.05)
-    with open(m.path("/etc/printerfacts/printerfacts.toml"), "w") as f:
-        f.write("")
+    try:
+        with open(m.path("/etc/printerfacts/printerfacts.toml"), "a") as f:
+            f.write('static-dir = "/nonexistent/static"\n')
+        # ExecReload= checks before it signals: systemd 252 has no Type=notify-reload, and without
+        # the check `systemctl reload` would succeed whatever the server made of the file.
+        r = m.sd("systemctl", "reload", "printerfacts.service", check=False)
+        assert r.returncode != 0, r.stdout + r.stderr
+        assert m.show("printerfacts.service", "ActiveState") == "active"
+        said(m, "cannot open static directory /nonexistent/static")
+        assert main_pid(m) == pid and request(m)[0] == 200
+        wait_until(lambda: m.show("printerfacts.service", "SubState") == "running", "the reload to end",
+                   timeout=60, every=0.05)
+        # A SIGHUP by hand skips the check: the server refuses the file itself, and counts it.
+        m.sd("systemctl", "kill", "--kill-who=main", "-s", "SIGHUP", "printerfacts.service")
+        wait_until(lambda: b'printerfacts_reloads_total{result="failed"} 1' in request(m, METRICS, "/metrics")[1],
+                   "the refusal counted", timeout=60, every=0.05)
+        assert main_pid(m) == pid and request(m)[0] == 200
+        # A misspelt key is refused by the check too, naming the file and line, and the key meant.
+        with open(m.path("/etc/printerfacts/printerfacts.toml"), "w") as f:
+            f.write('# printerfacts\nfacts-flie = "/etc/printerfacts/facts.txt"\n')
+        assert m.sd("systemctl", "reload", "printerfacts.service", check=False).returncode != 0
+        said(m, 'printerfacts.toml:2: unknown setting "facts-flie"; did you mean "facts-file"?')
+        assert main_pid(m) == pid
+    finally:
+        with open(m.path("/etc/printerfacts/printerfacts.toml"), "w") as f:
+            f.write("")
+
+
+def said(m, text, unit="printerfacts.service"):
+    """Waits until the unit's journal holds `text` (journald takes a stream's lines a moment after
+    the process that wrote them has gone)."""
+    journal = lambda: m.sd("journalctl", "-u", unit, "-n", "50", "--no-pager").stdout
+    wait_until(lambda: text in journal(), f"the journal to say {text!r}", timeout=30, every=0.2)
+
+
+def test_a_wrong_configuration_exits_78_and_is_not_restarted(machine):
+    m = machine
+    m.sd("systemctl", "stop", "printerfacts.service")
+    try:
+        with open(m.path("/etc/printerfacts/printerfacts.toml"), "w") as f:
+            f.write('threads = "many"\n')
+        m.sd("systemctl", "reset-failed", "printerfacts.service", check=False)
+        assert m.sd("systemctl", "start", "printerfacts.service", check=False).returncode != 0
+        time.sleep(3)  # RestartSec=1s: a restart would have happened by now
+        assert m.show("printerfacts.service", "ExecMainStatus") == "78"
+        assert m.show("printerfacts.service", "NRestarts") == "0", "RestartPreventExitStatus=78"
+        assert m.show("printerfacts.service", "ActiveState") == "failed"
+        said(m, 'printerfacts.toml:1: threads = "many": expected a whole number such as 4')
+    finally:
+        with open(m.path("/etc/printerfacts/printerfacts.toml"), "w") as f:
+            f.write("")
+        m.sd("systemctl", "reset-failed", "printerfacts.service", check=False)
+        m.sd("systemctl", "start", "printerfacts.service")
+    assert request(m)[0] == 200
 
 
 def test_the_hardening_is_applied_to_the_running_process(machine):
@@ -240,7 +291,9 @@ def test_template_instances_each_have_their_socket_and_restart_alone(machine):
     try:
         for i in (1, 2):
             assert request(m, f"/run/printerfacts/http-{i}.sock")[0] == 200
-        assert "--threads 1" in m.show("printerfacts@1.service", "ExecStart")
+        # The arguments are given once, in PRINTERFACTS_ARGS, for ExecStart= and ExecReload= alike.
+        cmdline = m.sd("cat", f"/proc/{main_pid(m, 'printerfacts@1.service')}/cmdline").stdout.split("\0")
+        assert "--threads" in cmdline and cmdline[cmdline.index("--threads") + 1] == "1", cmdline
         assert m.sd("ps", "-o", "user=", "-p", str(main_pid(m, "printerfacts@1.service"))).stdout.strip() \
             == "printerfacts"
         other = main_pid(m, "printerfacts@2.service")

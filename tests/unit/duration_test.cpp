@@ -27,6 +27,21 @@ TEST(ParseDuration, RejectsMalformedNegativeAndHuge) {
   EXPECT_FALSE(parse_duration("nan"));
 }
 
+TEST(ParseDuration, AcceptsPartsLargestFirstAsSystemdAndGoDo) {
+  EXPECT_EQ(parse_duration("1m30s"), milliseconds(90'000));
+  EXPECT_EQ(parse_duration("1h5m"), milliseconds(3'900'000));
+  EXPECT_EQ(parse_duration("2s500ms"), milliseconds(2'500));
+  EXPECT_EQ(parse_duration("1min30s"), milliseconds(90'000));
+}
+
+TEST(ParseDuration, RejectsPartsOutOfOrderRepeatedOrWithoutUnit) {
+  EXPECT_FALSE(parse_duration("30s1m"));
+  EXPECT_FALSE(parse_duration("1s1s"));
+  EXPECT_FALSE(parse_duration("1m30"));
+  EXPECT_FALSE(parse_duration("1m-30s"));
+  EXPECT_FALSE(parse_duration("23h61m"));
+}
+
 TEST(ParseSize, AcceptsBinaryMultiples) {
   EXPECT_EQ(parse_size("8192"), 8192u);
   EXPECT_EQ(parse_size("8k"), 8192u);

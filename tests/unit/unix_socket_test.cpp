@@ -76,7 +76,8 @@ TEST(BindUnixSocket, RefusesALiveSocket) {
   const std::string path = dir / "s.sock";
   const BoundUnixSocket live = bind_unix_socket(path, {});
   EXPECT_EQ(error_of([&] { bind_unix_socket(path, {}); }),
-            "another instance is listening on " + path);
+            "another instance is listening on " + path +
+                "; stop it first, or choose another --listen path");
   EXPECT_EQ(probe_path(path), ExistingPath::live_socket);
 }
 
@@ -85,7 +86,9 @@ TEST(BindUnixSocket, RefusesAndKeepsARegularFile) {
   const std::string path = dir / "data.txt";
   std::ofstream(path) << "precious";
   EXPECT_EQ(error_of([&] { bind_unix_socket(path, {}); }),
-            path + " exists and is not a socket; refusing to remove it");
+            path +
+                " exists and is not a socket; refusing to remove it: move it away or choose "
+                "another --listen path");
   std::ifstream in(path);
   std::string content;
   in >> content;

@@ -1,4 +1,4 @@
-#include "listeners/listen_address.hpp"
+#include "config/listen_address.hpp"
 
 #include <fmt/format.h>
 
