@@ -22,6 +22,7 @@
 #include "log/log_stream.hpp"
 #include "metrics/listen_queue.hpp"
 #include "metrics/metrics.hpp"
+#include "server/descriptor_limit.hpp"
 #include "server/reloader.hpp"
 #include "server/server.hpp"
 #include "util/startup_error.hpp"
@@ -73,8 +74,12 @@ int run(int argc, const char* const* argv, const Options& options,
                options.site.log_level);
     return exit_code::ok;
   }
+  // Before any socket: the connections --max-connections admits must have descriptors.
+  const DescriptorLimit fds = raise_descriptor_limit(
+      descriptors_needed(options, worker_threads(options)), options.max_connections);
+  if (!fds.warning.empty()) spdlog::warn("{}", fds.warning);
   if (options.check) {
-    const std::size_t warnings = ListenerSet::check(options, ids);
+    const std::size_t warnings = ListenerSet::check(options, ids) + (fds.warning.empty() ? 0 : 1);
     std::vector<std::string> where;
     for (const auto& a : options.listen) where.push_back(a.to_string());
     for (const auto& a : options.metrics_listen) where.push_back(a.to_string() + " (metrics)");

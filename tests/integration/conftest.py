@@ -92,9 +92,13 @@ class Server:
             pass
         return [m for m in seen if m]
 
-    def listening(self):
-        """The addresses the server reports listening on, e.g. ['unix:./a.sock', 'tcp:[::]:4711']."""
-        return re.findall(r"listening on (\S+)", self.stderr())
+    def listening(self, count=1):
+        """The addresses the server reports listening on, e.g. ['unix:./a.sock', 'tcp:[::]:4711'],
+        once there are `count` of them: diagnostics are written by a thread of their own, so
+        READY=1 can reach us before the lines said before it reach the file."""
+        found = lambda: re.findall(r"listening on (\S+)", self.stderr())
+        wait_until(lambda: len(found()) >= count, f"{count} 'listening on' line(s)", timeout=10)
+        return found()
 
     def tcp_port(self):
         """The port of the process's listening TCP socket (--listen tcp:...:0 picks one), found

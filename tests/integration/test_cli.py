@@ -216,3 +216,28 @@ def test_help_lists_every_setting_of_the_readme():
     for flag in flags:
         if flag not in ("--version",):
             assert flag in help_text, flag
+
+
+def test_the_descriptor_limit_is_raised_to_what_max_connections_needs_or_said():
+    def check(limits, *args):
+        return subprocess.run(["prlimit", f"--nofile={limits}", BINARY, "--check", "--listen",
+                               "tcp:127.0.0.1:0", *args], capture_output=True, text=True, timeout=20)
+    # Soft 256, hard 8192: 3000 connections fit once the soft limit is raised; nothing to say.
+    r = check("256:8192", "--max-connections", "3000")
+    assert r.returncode == 0 and "descriptors" not in r.stderr, r.stderr
+    # Hard 1024: the default --max-connections 16384 cannot be had; said, with the fix.
+    r = check("256:1024")
+    assert r.returncode == 0, r.stderr
+    assert "--max-connections 16384 needs about" in r.stderr and "LimitNOFILE=" in r.stderr, r.stderr
+    assert "configuration OK (with the warnings above)" in r.stdout
+    r = check("256:1024", "--max-connections", "500")
+    assert r.returncode == 0 and "descriptors" not in r.stderr, r.stderr
+
+
+def test_a_running_server_raises_its_soft_descriptor_limit(start):
+    server = start("--listen", "tcp:127.0.0.1:0", "--max-connections", "3000",
+                   wrapper=["prlimit", "--nofile=1024:8192"])
+    with open(f"/proc/{server.proc.pid}/limits") as f:
+        line = next(l for l in f if l.startswith("Max open files"))
+    soft, hard = line.split()[3:5]
+    assert int(hard) == 8192 and 3000 < int(soft) <= 8192, line

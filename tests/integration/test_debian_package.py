@@ -44,6 +44,9 @@ def unit_exec_start(unit_path, opts):
     """The command line ExecStart= of an installed unit runs, with $PRINTERFACTS_OPTS expanded."""
     text = open(unit_path).read().replace("\\\n", " ")
     line = re.search(r"^ExecStart=(.*)$", text, re.M).group(1)
+    # Environment="PRINTERFACTS_ARGS=...": the arguments the unit gives ExecStart= and ExecReload=.
+    args = re.search(r'^Environment="PRINTERFACTS_ARGS=([^"]*)"$', text, re.M)
+    line = line.replace("$PRINTERFACTS_ARGS", args.group(1) if args else "")
     return shlex.split(line.replace("$PRINTERFACTS_OPTS", opts))
 
 

@@ -288,5 +288,5 @@ def test_what_already_held_keeps_holding(start, workdir):
     server.proc.kill()  # SIGKILL: no cleanup, the socket file stays
     server.proc.wait()
     again = start("--listen", "unix:./pf.sock")
-    assert "stale socket" in again.stderr()
+    wait_until(lambda: "stale socket" in again.stderr(), "the stale socket said")
     assert get_or_none(path) == 200

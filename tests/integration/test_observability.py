@@ -5,7 +5,7 @@ import os
 import re
 import subprocess
 
-from conftest import BINARY, Server, curl, exchange, unix_connect
+from conftest import BINARY, Server, curl, exchange, unix_connect, wait_until
 
 
 def test_json_logs_parse_and_carry_every_field(start, workdir):
@@ -82,7 +82,8 @@ def test_allow_uid_closes_other_peers_unread_and_counts_them(start, workdir):
     assert curl("--unix-socket", sock, "http://x/healthz").stdout == "ok\n"
     r = curl("--unix-socket", sock, "http://x/healthz", check=False, prefix=["runuser", "-u", "nobody", "--"])
     assert r.returncode != 0 and r.stdout == ""
-    assert "peer credentials not allowed" in server.stderr()
+    # Diagnostics have a writer thread of their own: the line follows a moment later.
+    wait_until(lambda: "peer credentials not allowed" in server.stderr(), "the refusal said")
     text = curl("--unix-socket", os.path.join(workdir, "m.sock"), "http://x/metrics").stdout
     assert 'printerfacts_peer_credential_rejections_total{listener="unix:./a.sock"} 1' in text
 

@@ -150,7 +150,7 @@ def test_reload_applies_the_allow_list_and_log_level_and_names_what_needs_a_rest
             assert s.recv(100) == b"", "a peer outside the new allow-list is closed"
         except (ConnectionResetError, BrokenPipeError):
             pass
-    assert "peer credentials not allowed" in server.stderr()
+    wait_until(lambda: "peer credentials not allowed" in server.stderr(), "the refusal said")
     assert exchange(held, GET_FACT)[0] == 200, "a connection admitted before stays served"
 
     write(config, f'allow-uid = ["{os.getuid()}"]\nlog-level = "warn"\n')
