@@ -288,7 +288,7 @@ const std::vector<Setting>& table() {
   static const std::vector<Setting> rows = {
       described(with_environment(
                     row<&Options::listen, Address>(
-                        "listen", "ADDR", "unix:PATH or tcp:HOST:PORT; repeat to listen on several",
+                        "listen", "ADDR", "unix:PATH or tcp:HOST:PORT",
                         "unix:PATH or tcp:HOST:PORT, such as unix:/run/printerfacts/http.sock"),
                     "SOCKPATH, PORT", &listen_from_environment),
                 "unix:$SOCKPATH, else tcp:[::]:$PORT (3000)"),

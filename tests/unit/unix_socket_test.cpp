@@ -146,3 +146,41 @@ TEST(BindUnixSocket, MissingDirectoryNamesThePath) {
 
 }  // namespace
 }  // namespace printerfacts
+
+namespace printerfacts {
+namespace {
+
+int code_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const StartupError& e) {
+    return e.code();
+  }
+  return 0;
+}
+
+TEST(CheckSocketCreatable, NamesTheDirectoryAndTheFixWithTheExitStatus) {
+  const printerfacts::testing::TempDir dir;
+  EXPECT_NO_THROW(check_socket_creatable(dir / "pf.sock", std::nullopt));
+  const std::string missing = dir / "missing/pf.sock";
+  EXPECT_EQ(error_of([&] { check_socket_creatable(missing, std::nullopt); }),
+            "cannot create the socket " + missing + ": the directory " + (dir / "missing") +
+                " does not exist; create it (under systemd: RuntimeDirectory=) or choose another "
+                "--listen path");
+  EXPECT_EQ(code_of([&] { check_socket_creatable(missing, std::nullopt); }), 66);
+  std::ofstream(dir / "file") << "x";
+  EXPECT_EQ(code_of([&] { check_socket_creatable(dir / "file/pf.sock", std::nullopt); }), 66);
+  // The same words when the socket is really created there.
+  EXPECT_EQ(error_of([&] { bind_unix_socket(missing, {}); }),
+            error_of([&] { check_socket_creatable(missing, std::nullopt); }));
+}
+
+TEST(SocketDirectory, IsWhereTheFileGoes) {
+  EXPECT_EQ(socket_directory("pf.sock"), ".");
+  EXPECT_EQ(socket_directory("/pf.sock"), "/");
+  EXPECT_EQ(socket_directory("/run/printerfacts/http.sock"), "/run/printerfacts");
+  EXPECT_EQ(socket_directory("./a/pf.sock"), "./a");
+}
+
+}  // namespace
+}  // namespace printerfacts
