@@ -1,0 +1,101 @@
+"""Budgets that a busy machine cannot fool (bench/budgets.json): instructions per /fact request,
+counted by callgrind in the release build's serving thread and whole process, and system calls
+per /fact request, counted by the kernel's tracepoints while one paced client sends one request,
+reads its response and pauses (so the server always drains its socket and waits again: every
+request pays its whole cost, and no batching a fast or slow machine could change). Each figure
+must stay at or under its budget, and not fall below budget x ratchet: a saving is kept by
+lowering the budget in the same commit."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import exchange, unix_connect
+from package import RELEASE
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUDGETS = json.load(open(os.path.join(ROOT, "bench", "budgets.json")))
+BINARY = os.path.join(RELEASE, "printerfacts")
+MODES = {"access_log_off": [], "access_log_and_metrics_on": ["--log"]}
+
+
+def within(name, measured, budget):
+    assert measured <= budget, (
+        f"{name}: {measured} per request, over the budget of {budget} (bench/budgets.json): "
+        "find what costs more, or raise the budget in this commit and say why")
+    floor = budget * BUDGETS["ratchet"]
+    assert measured >= floor, (
+        f"{name}: {measured} per request, under {floor:.2f} (budget {budget} x ratchet): "
+        "lower the budget in bench/budgets.json to keep the saving")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_instructions_per_request(mode):
+    assert os.path.exists(BINARY), f"no release build in {RELEASE} (scripts/test builds one)"
+    out = subprocess.run([os.path.join(ROOT, "bench", "callgrind-server.sh"), *MODES[mode]],
+                         env={**os.environ, "PRINTERFACTS_BIN": BINARY}, capture_output=True,
+                         text=True, timeout=600, check=True).stdout
+    # The whole process: work handed to another thread (the log's writer) counts too.
+    whole = int(re.search(r"whole process, every thread \([^)]*\): (\d+)", out).group(1))
+    print(out)
+    within(f"instructions ({mode})", whole, BUDGETS["instructions_per_request"][mode])
+
+
+def serve(work, mode):
+    sock = os.path.join(work, "pf.sock")
+    args = [BINARY, "--threads", "1", "--listen", f"unix:{sock}"]
+    if mode == "access_log_off":
+        args += ["--access-log", "off"]
+    else:
+        args += ["--metrics-listen", f"unix:{work}/metrics.sock"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not os.path.exists(sock):
+        assert time.monotonic() < deadline and proc.poll() is None, "the server did not start"
+        time.sleep(0.02)
+    return proc, sock
+
+
+def paced(sock, n, pause=0.001):
+    """`n` keep-alive requests on one connection, each after the previous response and a pause."""
+    s = unix_connect(sock)
+    try:
+        for _ in range(n):
+            status, _, _, _ = exchange(s, b"GET /fact HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert status == 200
+            time.sleep(pause)
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_system_calls_per_request(mode):
+    assert os.path.exists(BINARY), f"no release build in {RELEASE} (scripts/test builds one)"
+    assert shutil.which("perf"), "perf (linux-perf) is needed: scripts/install-deps --test"
+    n = 3000
+    with tempfile.TemporaryDirectory(prefix="pf-budget-") as work:
+        proc, sock = serve(work, mode)
+        try:
+            paced(sock, 200)  # warm: buffers, arenas and the first connection's costs
+            csv = os.path.join(work, "perf.csv")
+            perf = subprocess.Popen(["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter",
+                                     "-p", str(proc.pid), "-o", csv])
+            time.sleep(1)  # perf attaches to every thread before the load starts
+            # (It counts from here: the idle second costs a timer tick or two, ~0.001 a request.)
+            paced(sock, n)
+            perf.send_signal(2)
+            perf.wait(timeout=30)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        line = next(l for l in open(csv) if "raw_syscalls:sys_enter" in l)
+    calls = int(line.split(",")[0])
+    per_request = round(calls / n, 2)
+    print(f"system calls per request, one client ({mode}): {per_request}")
+    within(f"system calls ({mode})", per_request, BUDGETS["syscalls_per_request_one_client"][mode])
