@@ -15,6 +15,7 @@
 #include <tuple>
 
 #include "connections/connection_budget.hpp"
+#include "connections/drained.hpp"
 #include "connections/executor.hpp"
 #include "connections/peer.hpp"
 #include "connections/request_identity.hpp"
@@ -67,6 +68,7 @@ Task<beast::error_code> read_head(Stream& socket, beast::flat_buffer& buffer,
     if (room == 0) co_return http::error::header_limit;
     auto [ec, n] = co_await socket.async_read_some(buffer.prepare(room), use_tuple);
     if (ec) co_return ec;
+    if (n < room) note_drained(socket);
     buffer.commit(n);
     beast::error_code parse_ec;
     buffer.consume(parser.put_head(buffered(buffer), parse_ec));
@@ -96,6 +98,7 @@ Task<beast::error_code> read_body(Stream& socket, beast::flat_buffer& buffer,
     // The peer ended the stream before the body did (Beast's put_eof says the same).
     if (read_ec == asio::error::eof) co_return http::error::partial_message;
     if (read_ec) co_return read_ec;
+    if (n < room) note_drained(socket);
     buffer.commit(n);
   }
 }
@@ -405,6 +408,9 @@ Task<> run_session(Stream socket, Peer peer, [[maybe_unused]] ConnectionBudget::
       auto [ec, n] = co_await socket.async_read_some(buffer.prepare(1024), use_tuple);
       entry.idle = false;
       if (!ec) {
+        // Less than asked: nothing more is queued, so the next read waits for epoll rather
+        // than trying recv() first (connections/drained.hpp).
+        if (n < 1024) note_drained(socket);
         buffer.commit(n);
       } else if (ec != asio::error::operation_aborted || !ctx.registry.draining()) {
         break;  // the peer closed, the idle deadline passed, the socket failed
