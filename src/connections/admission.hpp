@@ -13,6 +13,7 @@
 #include "connections/connection_budget.hpp"
 #include "connections/executor.hpp"
 #include "connections/peer.hpp"
+#include "connections/reactor_hints.hpp"
 #include "connections/session.hpp"
 #include "connections/session_context.hpp"
 
@@ -52,7 +53,10 @@ class Admission {
   void admit(Socket<Protocol> s, SessionContext& ctx) {
     // Who the peer is comes from the kernel (SO_PEERCRED, fixed at connect(); the TCP address),
     // never from anything the peer sends: a refused peer is closed before a byte of it is read.
-    Peer peer = identify_peer(s.native_handle());
+    constexpr Transport transport =
+        std::is_same_v<Protocol, boost::asio::ip::tcp> ? Transport::tcp : Transport::unix_socket;
+    Peer peer = identify_peer(s.native_handle(), transport);
+    note_not_duplicated(s);  // accepted here, never dup()ed: its close() needs no epoll_ctl
     if constexpr (std::is_same_v<Protocol, boost::asio::ip::tcp>) {
       boost::system::error_code ignored;
       s.set_option(boost::asio::ip::tcp::no_delay(true), ignored);

@@ -10,11 +10,17 @@
 
 namespace printerfacts {
 
-Peer identify_peer(int fd) {
+Peer identify_peer(int fd, Transport transport) {
   Peer peer;
   sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return peer;
+  // A Unix-socket peer is its credentials: its address is nothing (an unbound client), so the
+  // getpeername() that would tell the family is spared when the listener already did.
+  if (transport == Transport::unix_socket) {
+    ss.ss_family = AF_UNIX;
+  } else {
+    socklen_t len = sizeof ss;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return peer;
+  }
   if (ss.ss_family == AF_UNIX) {
     ucred cred{};
     socklen_t cred_len = sizeof cred;

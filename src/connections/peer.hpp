@@ -24,8 +24,12 @@ struct Peer {
   std::array<std::uint8_t, 16> address{};  ///< tcp: IPv6, or IPv4 as IPv4-mapped IPv6
 };
 
+/// What a connected socket is, when the caller knows (its listener's kind); `unknown` asks the
+/// kernel (getpeername).
+enum class Transport { unknown, unix_socket, tcp };
+
 /// The peer of the connected socket `fd`.
-Peer identify_peer(int fd);
+Peer identify_peer(int fd, Transport transport = Transport::unknown);
 
 /// Whether `peer` is one of `trusted`: a Unix-socket peer by uid or primary gid, a TCP peer by
 /// address.

@@ -15,9 +15,9 @@
 #include <tuple>
 
 #include "connections/connection_budget.hpp"
-#include "connections/drained.hpp"
 #include "connections/executor.hpp"
 #include "connections/peer.hpp"
+#include "connections/reactor_hints.hpp"
 #include "connections/request_identity.hpp"
 #include "connections/request_parser.hpp"
 #include "connections/session_context.hpp"
@@ -409,7 +409,7 @@ Task<> run_session(Stream socket, Peer peer, [[maybe_unused]] ConnectionBudget::
       entry.idle = false;
       if (!ec) {
         // Less than asked: nothing more is queued, so the next read waits for epoll rather
-        // than trying recv() first (connections/drained.hpp).
+        // than trying recv() first (connections/reactor_hints.hpp).
         if (n < 1024) note_drained(socket);
         buffer.commit(n);
       } else if (ec != asio::error::operation_aborted || !ctx.registry.draining()) {

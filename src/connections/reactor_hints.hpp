@@ -1,5 +1,6 @@
-// Telling Asio's reactor that a short read drained a socket, so that the next read waits for
-// epoll instead of trying recv() first.
+// Two things a connection knows that Asio 1.81's epoll reactor does not, told to it so that it
+// spares a system call each: that a short read drained the socket (note_drained), and that an
+// accepted socket has no duplicate (note_not_duplicated).
 //
 // A stream socket whose read returned less than was asked has an empty receive queue (epoll(7):
 // "the read ... returns less than requested"); with the edge-triggered registration Asio uses,
@@ -22,9 +23,10 @@
 #include <boost/version.hpp>
 #include <type_traits>
 
-static_assert(BOOST_VERSION == 108100,
-              "connections/drained.hpp reaches into Asio's epoll reactor as Boost 1.81 has it: "
-              "check descriptor_state against this Boost before changing this line");
+static_assert(
+    BOOST_VERSION == 108100,
+    "connections/reactor_hints.hpp reaches into Asio's epoll reactor as Boost 1.81 has it: "
+    "check descriptor_state against this Boost before changing this line");
 static_assert(std::is_same_v<boost::asio::detail::reactor, boost::asio::detail::epoll_reactor>,
               "the epoll reactor is the one this is for");
 
@@ -73,5 +75,17 @@ void note_drained(boost::asio::basic_stream_socket<Protocol, Executor>& socket) 
 /// Any other stream (a test's): nothing to tell.
 template <class Stream>
 void note_drained(Stream&) {}
+
+/// For a socket this process accepted and never duplicated: closing it needs no EPOLL_CTL_DEL
+/// (closing the last descriptor of a file removes it from every epoll set, epoll(7)). Asio
+/// marks every socket made from a descriptor "possibly duplicated" (socket_ops::possible_dup,
+/// as an accepted one is), and then deregisters it by hand before close().
+template <class Protocol, class Executor>
+void note_not_duplicated(boost::asio::basic_stream_socket<Protocol, Executor>& socket) {
+  using Socket = boost::asio::basic_stream_socket<Protocol, Executor>;
+  drained_detail::SocketImpl<Socket>::of(socket).state_ &=
+      static_cast<boost::asio::detail::socket_ops::state_type>(
+          ~boost::asio::detail::socket_ops::possible_dup);
+}
 
 }  // namespace printerfacts
