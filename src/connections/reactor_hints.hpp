@@ -1,6 +1,7 @@
-// Two things a connection knows that Asio 1.81's epoll reactor does not, told to it so that it
-// spares a system call each: that a short read drained the socket (note_drained), and that an
-// accepted socket has no duplicate (note_not_duplicated).
+// What printerfacts knows that Asio 1.81's epoll reactor does not, told to it so that it spares
+// system calls: that a short read drained a socket (note_drained), that an accepted socket has
+// no duplicate (note_not_duplicated), and how the workers' listening sockets should wake them
+// (exclusive_listener, accepted_one).
 //
 // A stream socket whose read returned less than was asked has an empty receive queue (epoll(7):
 // "the read ... returns less than requested"); with the edge-triggered registration Asio uses,
@@ -18,9 +19,15 @@
 // epoll and sets the flag back before the read op is queued or performs the queued op.
 #pragma once
 
+#include <sys/epoll.h>
+
 #include <boost/asio/basic_stream_socket.hpp>
 #include <boost/asio/detail/epoll_reactor.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/version.hpp>
+#include <cstdint>
 #include <type_traits>
 
 static_assert(
@@ -49,8 +56,45 @@ struct Mutex {
   using type = DescriptorMutex DescriptorState::*;
   friend type member(Mutex);
 };
+struct RegisteredEvents {
+  using type = std::uint32_t DescriptorState::*;
+  friend type member(RegisteredEvents);
+};
+struct EpollFd {
+  using type = int epoll_reactor::*;
+  friend type member(EpollFd);
+};
 template struct Expose<TrySpeculative, &DescriptorState::try_speculative_>;
 template struct Expose<Mutex, &DescriptorState::mutex_>;
+template struct Expose<RegisteredEvents, &DescriptorState::registered_events_>;
+template struct Expose<EpollFd, &epoll_reactor::epoll_fd_>;
+
+// basic_socket_acceptor::impl_ is private: named the same way, for the two acceptors we use.
+template <class Protocol>
+using AcceptorOf = typename Protocol::acceptor::template rebind_executor<
+    boost::asio::io_context::executor_type>::other;
+template <class Protocol>
+using AcceptorImplType =
+    boost::asio::detail::io_object_impl<boost::asio::detail::reactive_socket_service<Protocol>,
+                                        boost::asio::io_context::executor_type>;
+struct UnixAcceptorImpl {
+  using type = AcceptorImplType<boost::asio::local::stream_protocol>
+      AcceptorOf<boost::asio::local::stream_protocol>::*;
+  friend type member(UnixAcceptorImpl);
+};
+struct TcpAcceptorImpl {
+  using type = AcceptorImplType<boost::asio::ip::tcp> AcceptorOf<boost::asio::ip::tcp>::*;
+  friend type member(TcpAcceptorImpl);
+};
+template struct Expose<UnixAcceptorImpl, &AcceptorOf<boost::asio::local::stream_protocol>::impl_>;
+template struct Expose<TcpAcceptorImpl, &AcceptorOf<boost::asio::ip::tcp>::impl_>;
+
+inline DescriptorState* state_of(AcceptorOf<boost::asio::local::stream_protocol>& a) {
+  return (a.*member(UnixAcceptorImpl{})).get_implementation().reactor_data_;
+}
+inline DescriptorState* state_of(AcceptorOf<boost::asio::ip::tcp>& a) {
+  return (a.*member(TcpAcceptorImpl{})).get_implementation().reactor_data_;
+}
 
 // basic_socket::impl_ is protected: named through a class derived from the socket.
 template <class Socket>
@@ -59,6 +103,56 @@ struct SocketImpl : Socket {
 };
 
 }  // namespace drained_detail
+
+/// Registers a worker's duplicate of a listening socket level-triggered and exclusive
+/// (EPOLLEXCLUSIVE, Linux 4.5), in place of Asio's edge-triggered registration: a new
+/// connection wakes one idle worker, not every one (each woken one then failed accept() with
+/// EAGAIN: 1.2 per connection with 4 threads), and a connection still queued is reported again,
+/// so accepted_one() may stop the accept after each one from being tried before epoll says so.
+/// nginx registers its listeners the same way. False (Asio's edge-triggered registration in
+/// place, as before) when the kernel refuses it.
+///
+/// `watched` false takes the listener out of the worker's epoll set altogether (a level-
+/// triggered listener with connections queued would otherwise wake the worker at once, again
+/// and again, while it pauses after accept() failed for want of descriptors); true puts it
+/// back.
+template <class Acceptor>
+bool exclusive_listener(Acceptor& acceptor, boost::asio::io_context& io, bool watched = true) {
+  using namespace drained_detail;
+  DescriptorState* d = state_of(acceptor);
+  if (d == nullptr) return false;
+  const int epoll_fd = boost::asio::use_service<epoll_reactor>(io).*member(EpollFd{});
+  const int fd = acceptor.native_handle();
+  DescriptorMutex::scoped_lock lock(d->*member(Mutex{}));
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+  ev.data.ptr = d;
+  const bool registered_exclusive = (d->*member(RegisteredEvents{}) & EPOLLEXCLUSIVE) != 0;
+  if (!watched) return ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, nullptr) == 0;
+  // Asio's own registration is replaced; ours, taken out by watched = false, is added again.
+  if (!registered_exclusive && ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, nullptr) != 0) return false;
+  if (::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    // Asio's own registration back (epoll_reactor::register_descriptor's events).
+    ev.events = EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLPRI | EPOLLET;
+    ::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+    d->*member(RegisteredEvents{}) = ev.events;
+    return false;
+  }
+  d->*member(RegisteredEvents{}) = ev.events;
+  return true;
+}
+
+/// After an accept on a listener made exclusive_listener(): the next accept waits for epoll,
+/// which reports the listener again while connections are queued (level-triggered), instead of
+/// trying accept() at once, which fails whenever nothing else is queued.
+template <class Acceptor>
+void accepted_one(Acceptor& acceptor) {
+  using namespace drained_detail;
+  DescriptorState* d = state_of(acceptor);
+  if (d == nullptr) return;
+  DescriptorMutex::scoped_lock lock(d->*member(Mutex{}));
+  (d->*member(TrySpeculative{}))[epoll_reactor::read_op] = false;
+}
 
 /// After a read on `socket` (a stream socket) returned fewer bytes than its buffer held: the
 /// next async read waits for the socket's next epoll event instead of calling recv() first.

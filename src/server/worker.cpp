@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 
 #include "connections/admission.hpp"
+#include "connections/reactor_hints.hpp"
 #include "log/diagnostics.hpp"
 #include "util/journal.hpp"
 #include "util/startup_error.hpp"
@@ -54,6 +55,8 @@ struct Acceptor {
   Admission admission;
   bool take_backlog;  ///< at shutdown, serve what is already queued (false: leave it to systemd)
   ThrottledWarning accept_failed;
+  /// Registered level-triggered and exclusive (exclusive_listener): each accept waits for epoll.
+  bool exclusive = false;
 
   // Shutdown: stop accepting. Connections already queued in a socket we created would be reset
   // when it closes, though their clients may have sent a request already; once the file is gone
@@ -82,6 +85,7 @@ Task<> accept_loop(Acceptor<Protocol>& a, SessionContext& ctx) {
   for (;;) {
     auto [ec, socket] = co_await a.socket.async_accept(use_tuple);
     if (!ec) {
+      if (a.exclusive) accepted_one(a.socket);
       // Even when shutdown closed the acceptor meanwhile: the connection was accepted before
       // that, and dropping it unread would reset a client that may have sent its request.
       a.admission.template admit<Protocol>(std::move(socket), ctx);
@@ -91,8 +95,14 @@ Task<> accept_loop(Acceptor<Protocol>& a, SessionContext& ctx) {
     // Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS): the connection stays in the
     // backlog. Retrying at once would spin a core, so pause briefly and warn once a second.
     a.accept_failed.warn("accept failed: {}; retrying in 50ms", ec.message());
+    // Level-triggered, the queued connection would wake this worker at once, all the pause long.
+    if (a.exclusive) exclusive_listener(a.socket, a.socket.get_executor().context(), false);
     backoff.expires_after(std::chrono::milliseconds(50));
     co_await backoff.async_wait(use_tuple);
+    if (a.exclusive && a.socket.is_open()) {
+      // Refused (no memory for the registration): Asio's edge-triggered one is back instead.
+      a.exclusive = exclusive_listener(a.socket, a.socket.get_executor().context(), true);
+    }
   }
 }
 
@@ -136,12 +146,14 @@ Worker::Worker(const Options& options, const ListenerSet& listeners,
       auto& a = std::get<Acceptor<unix_stream>>(acceptors_.emplace_back(
           std::in_place_type<Acceptor<unix_stream>>,
           Acceptor<unix_stream>{{io_, unix_stream(), fd.release()}, admission, take_backlog, {}}));
+      a.exclusive = exclusive_listener(a.socket, io_);
       asio::co_spawn(io_, accept_loop(a, ctx_), log_connection_failure);
     } else {
       const tcp protocol = tcp_protocol_of(fd.get(), l.name);
       auto& a = std::get<Acceptor<tcp>>(acceptors_.emplace_back(
           std::in_place_type<Acceptor<tcp>>,
           Acceptor<tcp>{{io_, protocol, fd.release()}, admission, take_backlog, {}}));
+      a.exclusive = exclusive_listener(a.socket, io_);
       asio::co_spawn(io_, accept_loop(a, ctx_), log_connection_failure);
     }
   }
