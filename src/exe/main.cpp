@@ -64,6 +64,9 @@ int run(int argc, const char* const* argv, const Options& options,
     }
     return run_doctor(DoctorRequest{options.doctor_as, where.path, options.doctor_nginx_pid});
   }
+  // Serving, unless a check below returns first: a SIGTERM from here on waits for the control
+  // loop and ends in a clean shutdown (the checks end in moments either way).
+  if (!options.check && !options.check_reload) block_server_signals();
   const ResolvedIds ids = validate(options);
   Health health;
   // Content first: a missing facts file fails before any socket file is created.

@@ -83,7 +83,7 @@ class Server {
   // says "ready": a supervisor (or a test) may signal the moment it sees readiness, and the
   // default actions kill the process (SIGTERM without removing the socket file).
   boost::asio::io_context control_{1};
-  Signals signals_{control_, {SIGTERM, SIGINT, SIGHUP}};
+  Signals signals_{control_, kServerSignals};
   int termination_signal_ = 0;  ///< the first SIGTERM or SIGINT
   int terminations_ = 0;        ///< how many have come: a second ends the shutdown delay
 

@@ -11,7 +11,7 @@
 namespace printerfacts {
 namespace {
 
-UniqueFd blocked_signalfd(std::initializer_list<int> signals) {
+UniqueFd blocked_signalfd(std::span<const int> signals) {
   sigset_t set;
   sigemptyset(&set);
   for (const int s : signals) sigaddset(&set, s);
@@ -24,7 +24,15 @@ UniqueFd blocked_signalfd(std::initializer_list<int> signals) {
 
 }  // namespace
 
-Signals::Signals(boost::asio::io_context& io, std::initializer_list<int> signals)
+void block_server_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (const int s : kServerSignals) sigaddset(&set, s);
+  if (::pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0)
+    throw StartupError("pthread_sigmask() failed", exit_code::os_error);
+}
+
+Signals::Signals(boost::asio::io_context& io, std::span<const int> signals)
     : descriptor_(io, blocked_signalfd(signals).release()) {}
 
 Task<int> Signals::next() {

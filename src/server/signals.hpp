@@ -4,13 +4,23 @@
 
 #include <signal.h>
 
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
-#include <initializer_list>
+#include <span>
 
 #include "connections/executor.hpp"
 
 namespace printerfacts {
+
+/// The signals the server acts on: SIGTERM and SIGINT stop it, SIGHUP reloads.
+inline constexpr std::array<int, 3> kServerSignals = {SIGTERM, SIGINT, SIGHUP};
+
+/// Blocks kServerSignals in the calling thread (and every thread it creates), as early in
+/// start-up as serving is decided: one sent while the content loads and the sockets open waits,
+/// pending, for the control loop (a clean shutdown), where its default action would kill the
+/// process. Throws StartupError.
+void block_server_signals();
 
 /// Blocks `signals` in the calling thread, and so in every thread it creates afterwards, and
 /// makes them readable from a signalfd. No handler ever runs: a signal sent at any moment (even
@@ -21,7 +31,7 @@ namespace printerfacts {
 class Signals {
  public:
   /// Throws StartupError naming the call that failed.
-  Signals(boost::asio::io_context& io, std::initializer_list<int> signals);
+  Signals(boost::asio::io_context& io, std::span<const int> signals);
   Signals(const Signals&) = delete;
   Signals& operator=(const Signals&) = delete;
 

@@ -159,18 +159,28 @@ def test_zero_downtime_restarts_with_the_socket_held_as_systemd_does(workdir):
     listener.bind(path)
     listener.listen(4096)
     fd = listener.fileno()
+    # Like systemd with Type=notify, the harness waits for READY=1 before it goes on (a SIGTERM
+    # before the process has even reached main() would kill it, under systemd as here).
+    notify_path = os.path.join(workdir, "notify.sock")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(notify_path)
+    notify.settimeout(30)
 
     def launch():
         def child_setup():
             os.dup2(fd, 3)
             os.set_inheritable(3, True)
         # LISTEN_PID must be the pid of the process that serves; sh sets it and execs in place.
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             ["sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"', BINARY, "--access-log", "off",
              "--threads", "1"],
             cwd=workdir, preexec_fn=child_setup, close_fds=False,
-            env={"PATH": "/usr/bin:/bin"}, stdout=subprocess.DEVNULL,
+            env={"PATH": "/usr/bin:/bin", "NOTIFY_SOCKET": notify_path}, stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(workdir, "restarts.log"), "ab"))
+        notify.settimeout(30)
+        while b"READY=1" not in notify.recv(4096):
+            pass
+        return proc
 
     current = launch()
     time.sleep(0.5)
@@ -181,6 +191,14 @@ def test_zero_downtime_restarts_with_the_socket_held_as_systemd_does(workdir):
         time.sleep(0.5)
         for _ in range(10):
             current.send_signal(signal.SIGTERM)
+            notify.settimeout(0.1)
+            stop_by = time.monotonic() + 15
+            # STOPPING=1 and the rest, read so sd_notify never waits.
+            while current.poll() is None and time.monotonic() < stop_by:
+                try:
+                    notify.recv(4096)
+                except socket.timeout:
+                    pass
             exits.append(current.wait(timeout=15))
             current = launch()
             time.sleep(0.5)
@@ -189,6 +207,7 @@ def test_zero_downtime_restarts_with_the_socket_held_as_systemd_does(workdir):
         current.send_signal(signal.SIGTERM)
         current.wait(timeout=15)
         listener.close()
+        notify.close()
     assert exits == [0] * 10
     m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored", out)
     assert m, out
