@@ -3,6 +3,8 @@
 // socket pairs) share every line.
 #pragma once
 
+#include <sys/ioctl.h>
+
 #include <algorithm>
 #include <array>
 #include <boost/asio/write.hpp>
@@ -121,6 +123,18 @@ Task<> close_gracefully(Stream& socket, ConnectionRegistry::Entry& entry) {
     }
   }
   socket.close(ec);
+}
+
+/// Whether nothing the peer sent waits unread in the socket (FIONREAD is 0). Any other stream
+/// (a test's): unknown, so false.
+template <class Protocol, class Executor>
+bool nothing_unread(asio::basic_stream_socket<Protocol, Executor>& socket) {
+  int pending = 0;
+  return ::ioctl(socket.native_handle(), FIONREAD, &pending) == 0 && pending == 0;
+}
+template <class Stream>
+bool nothing_unread(Stream&) {
+  return false;
 }
 
 // A request takes three steps: wait for it (1), read it (2), answer it (3). Each has a fast
@@ -424,6 +438,7 @@ Task<> run_session(Stream socket, Peer peer, [[maybe_unused]] ConnectionBudget::
     if (buffer.size() == 0) continue;
 
     bool keep_open = false;
+    bool read_whole = false;  // the request was read to its end (not refused part-way)
     {
       // The request's fields, and its response's, live in an arena that gives its memory back
       // to the worker's pool when this block ends: no malloc per request, nothing held while
@@ -459,8 +474,15 @@ Task<> run_session(Stream socket, Peer peer, [[maybe_unused]] ConnectionBudget::
       record.answered(res, sent.written);
       if (sent.ec) break;
       keep_open = res.keep_alive();
+      read_whole = incoming.error_status == 0;
     }
     if (!keep_open) {
+      // The lingering close guards a response against the reset that closing with unread
+      // input sends. A request read to its end, with nothing after it buffered or waiting,
+      // leaves nothing for it to guard: close at once (nginx lingers only when the client may
+      // still be sending), saving its shutdown, reads and wait. A refused request may be
+      // followed by the rest of its body, still on its way: that one lingers.
+      if (read_whole && buffer.size() == 0 && nothing_unread(socket)) break;
       co_await close_gracefully(socket, entry);
       co_return;
     }
