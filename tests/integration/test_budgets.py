@@ -74,6 +74,19 @@ def paced(sock, n, pause=0.001):
         s.close()
 
 
+def short_connections(sock, n, pause=0.0005):
+    """`n` connections one after another, each with one request that asks to close it."""
+    for _ in range(n):
+        s = unix_connect(sock)
+        try:
+            s.sendall(b"GET /fact HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            while s.recv(65536):
+                pass
+        finally:
+            s.close()
+        time.sleep(pause)
+
+
 def count_with_perf(pid, work, load):
     """System calls made by every thread of `pid` while `load` runs, by the raw_syscalls
     tracepoint; None where the kernel or perf cannot count it."""
@@ -102,23 +115,42 @@ def count_with_strace(pid, work, load):
     return int(total.split()[3])  # % time, seconds, usecs/call, calls, [errors,] total
 
 
+def system_calls(mode, warm, load):
+    """System calls the server makes while `load` runs, after `warm`."""
+    with tempfile.TemporaryDirectory(prefix="pf-budget-") as work:
+        proc, sock = serve(work, mode)
+        try:
+            warm(sock)  # buffers, arenas and the first connection's costs
+            calls = None
+            if shutil.which("perf"):
+                calls = count_with_perf(proc.pid, work, lambda: load(sock))
+            if calls is None:
+                assert shutil.which("strace"), "neither perf's tracepoints nor strace: scripts/install-deps --test"
+                calls = count_with_strace(proc.pid, work, lambda: load(sock))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    return calls
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_system_calls_per_request(mode):
     assert os.path.exists(BINARY), f"no release build in {RELEASE} (scripts/test builds one)"
     n = 3000
-    with tempfile.TemporaryDirectory(prefix="pf-budget-") as work:
-        proc, sock = serve(work, mode)
-        try:
-            paced(sock, 200)  # warm: buffers, arenas and the first connection's costs
-            calls = None
-            if shutil.which("perf"):
-                calls = count_with_perf(proc.pid, work, lambda: paced(sock, n))
-            if calls is None:
-                assert shutil.which("strace"), "neither perf's tracepoints nor strace: scripts/install-deps --test"
-                calls = count_with_strace(proc.pid, work, lambda: paced(sock, n))
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    calls = system_calls(mode, lambda sock: paced(sock, 200), lambda sock: paced(sock, n))
     per_request = round(calls / n, 2)
     print(f"system calls per request, one client ({mode}): {per_request}")
     within(f"system calls ({mode})", per_request, BUDGETS["syscalls_per_request_one_client"][mode])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_system_calls_per_short_connection(mode):
+    """A connection per request (accept, read, answer, close), one after another."""
+    assert os.path.exists(BINARY), f"no release build in {RELEASE} (scripts/test builds one)"
+    n = 1000
+    calls = system_calls(mode, lambda sock: short_connections(sock, 100),
+                         lambda sock: short_connections(sock, n))
+    per_connection = round(calls / n, 2)
+    print(f"system calls per short connection, one client ({mode}): {per_connection}")
+    within(f"system calls per connection ({mode})", per_connection,
+           BUDGETS["syscalls_per_connection_one_client"][mode])
