@@ -1,6 +1,7 @@
 #include "config/options.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <grp.h>
 #include <pwd.h>
 
@@ -68,9 +69,8 @@ SiteIds validate(const SiteOptions& site) {
   if (std::find_if(std::begin(kLogLevels), std::end(kLogLevels), [&](const char* level) {
         return site.log_level == level;
       }) == std::end(kLogLevels)) {
-    throw StartupError("--log-level " + site.log_level +
-                       ": must be one of trace, debug, info, warn (or warning), error, "
-                       "critical, off");
+    throw StartupError(fmt::format("--log-level {}: must be one of {}", site.log_level,
+                                   fmt::join(kLogLevels, ", ")));
   }
   SiteIds ids;
   for (const auto& u : site.allow_uid) ids.allow_uids.push_back(resolve_user(u, "allow-uid"));

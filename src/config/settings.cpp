@@ -113,27 +113,20 @@ struct Mode {
   static std::string format(const type& v) { return fmt::format("{:04o}", v); }
 };
 
-struct Size {
-  using type = std::uint64_t;
+// A value the project already parses and prints (config/duration.hpp).
+template <class T, std::optional<T> (*Parse)(std::string_view), std::string (*Format)(T)>
+struct ParsedBy {
+  using type = T;
   static constexpr Setting::Kind kind = Setting::Kind::text;
   static bool parse(std::string_view text, type& v) {
-    const auto parsed = parse_size(text);
+    const auto parsed = Parse(text);
     if (parsed) v = *parsed;
     return parsed.has_value();
   }
-  static std::string format(const type& v) { return format_size(v); }
+  static std::string format(const type& v) { return Format(v); }
 };
-
-struct Time {
-  using type = Duration;
-  static constexpr Setting::Kind kind = Setting::Kind::text;
-  static bool parse(std::string_view text, type& v) {
-    const auto parsed = parse_duration(text);
-    if (parsed) v = *parsed;
-    return parsed.has_value();
-  }
-  static std::string format(const type& v) { return format_duration(v); }
-};
+using Size = ParsedBy<std::uint64_t, parse_size, format_size>;
+using Time = ParsedBy<Duration, parse_duration, format_duration>;
 
 struct Address {
   using type = ListenAddress;
@@ -228,7 +221,7 @@ void clear_value(Options& o) {
   if constexpr (IsVector<FieldType<Member>>::value) {
     field<Member>(o).clear();
   } else {
-    const Options defaults;
+    static const Options defaults;
     field<Member>(o) = field<Member>(defaults);
   }
 }

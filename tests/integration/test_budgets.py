@@ -25,11 +25,11 @@ BINARY = os.path.join(RELEASE, "printerfacts")
 MODES = {"access_log_off": [], "access_log_and_metrics_on": ["--log"]}
 
 
-def within(name, measured, budget):
+def within(name, measured, budget, ratchet=BUDGETS["ratchet"]):
     assert measured <= budget, (
         f"{name}: {measured} per request, over the budget of {budget} (bench/budgets.json): "
         "find what costs more, or raise the budget in this commit and say why")
-    floor = budget * BUDGETS["ratchet"]
+    floor = budget * ratchet
     assert measured >= floor, (
         f"{name}: {measured} per request, under {floor:.2f} (budget {budget} x ratchet): "
         "lower the budget in bench/budgets.json to keep the saving")
@@ -152,5 +152,7 @@ def test_system_calls_per_short_connection(mode):
                          lambda sock: short_connections(sock, n))
     per_connection = round(calls / n, 2)
     print(f"system calls per short connection, one client ({mode}): {per_connection}")
+    # A busy machine lowers this count (wake-ups for accepts batch): measured 10.14 loaded
+    # against 10.71 idle. The floor is looser here, so that load cannot fail it.
     within(f"system calls per connection ({mode})", per_connection,
-           BUDGETS["syscalls_per_connection_one_client"][mode])
+           BUDGETS["syscalls_per_connection_one_client"][mode], ratchet=0.8)

@@ -241,3 +241,22 @@ def test_a_running_server_raises_its_soft_descriptor_limit(start):
         line = next(l for l in f if l.startswith("Max open files"))
     soft, hard = line.split()[3:5]
     assert int(hard) == 8192 and 3000 < int(soft) <= 8192, line
+
+
+def test_every_exit_status_is_documented():
+    """The statuses util/startup_error.hpp declares are the ones printerfacts(1) and the README
+    list, and --help names them too: a code added or changed there fails here until they say so."""
+    import re
+    header = open(os.path.join(ROOT, "src", "util", "startup_error.hpp"), encoding="utf-8").read()
+    codes = set(re.findall(r"inline constexpr int \w+ = (\d+);", header))
+    assert {"0", "1", "64", "78"} <= codes, codes
+    page = open(os.path.join(ROOT, "deploy", "debian", "printerfacts.1"), encoding="utf-8").read()
+    section = page[page.index(".SH EXIT STATUS"):page.index(".SH SEE ALSO")]
+    assert set(re.findall(r"^\.B (\d+)$", section, re.M)) == codes, section
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    listed = readme[readme.index("Exit status (sysexits)"):]
+    listed = listed[:listed.index("\n\n")]
+    assert set(re.findall(r"`(\d+)`", listed)) == codes, listed
+    help_text = run("--help").stdout
+    for code in codes - {"0"}:
+        assert re.search(rf"\b{code}\b", help_text), code
