@@ -223,13 +223,20 @@ def main():
     def servers_for(kind):
         u = lambda name: f"unix:{work}/{name}.sock"
         t = {"printerfacts": "tcp:127.0.0.1:18001", "printerfacts+log+metrics": "tcp:127.0.0.1:18002",
+             "printerfacts/epoll": "tcp:127.0.0.1:18009",
              "nginx": "tcp:127.0.0.1:18003", "go": "tcp:127.0.0.1:18004", "hyper": "tcp:127.0.0.1:18005",
-             "floor": "tcp:127.0.0.1:18006"}
-        addr = {name: (u(name.replace("+", "_")) if kind == "unix" else t[name]) for name in t}
+             "floor": "tcp:127.0.0.1:18006", "floor/io_uring": "tcp:127.0.0.1:18010"}
+        addr = {name: (u(name.replace("+", "_").replace("/", "_")) if kind == "unix" else t[name])
+                for name in t}
         listen = lambda a: f"unix:{a[5:]}" if a.startswith("unix:") else a[4:]
         made = {
             "printerfacts": lambda: Server("printerfacts", [BIN, "--threads", "1", "--access-log", "off",
                                                             "--listen", addr["printerfacts"]], addr["printerfacts"]),
+            # The default loop is io_uring where the machine allows it (auto); the epoll fallback
+            # is measured beside it.
+            "printerfacts/epoll": lambda: Server(
+                "printerfacts/epoll", [BIN, "--threads", "1", "--access-log", "off", "--io-backend", "epoll",
+                                       "--listen", addr["printerfacts/epoll"]], addr["printerfacts/epoll"]),
             "printerfacts+log+metrics": lambda: Server(
                 "printerfacts+log+metrics",
                 [BIN, "--threads", "1", "--listen", addr["printerfacts+log+metrics"],
@@ -239,6 +246,8 @@ def main():
             "go": lambda: Server("go", [os.path.join(peers, "go-peer"), addr["go"]], addr["go"], env={"GOMAXPROCS": "1"}),
             "hyper": lambda: Server("hyper", [os.path.join(peers, "hyper-peer"), addr["hyper"]], addr["hyper"]),
             "floor": lambda: Server("floor", [os.path.join(peers, "floor-peer"), addr["floor"]], addr["floor"]),
+            "floor/io_uring": lambda: Server("floor/io_uring", [os.path.join(peers, "uring-floor-peer"),
+                                                                addr["floor/io_uring"]], addr["floor/io_uring"]),
         }
         if args.baseline:
             b = {"baseline": u("baseline") if kind == "unix" else "tcp:127.0.0.1:18007",
@@ -284,7 +293,7 @@ def main():
                         r.update(server="printerfacts", transport=kind, concurrency=64, rep=rep, path=path)
                         results["runs"].append(r)
                         print(f"unix c=64  printerfacts {path:<14} {r['rps']:>9.0f} req/s {r['cpu_us_per_req']:6.2f} us/req", flush=True)
-                for name in ["printerfacts", "nginx", "hyper", "go"]:
+                for name in ["printerfacts", "printerfacts/epoll", "nginx", "hyper", "go"]:
                     base, loaded, per = idle_connections_rss(running[name], 10000 if not args.quick else 1000)
                     results.setdefault("idle_conns", {})[name] = {"rss_before_kib": base, "rss_after_kib": loaded,
                                                                   "bytes_per_conn": per}

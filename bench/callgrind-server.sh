@@ -6,6 +6,7 @@
 # by 20,000. The whole process is counted too: work moved off the worker to another thread (the
 # log's writer) must not disappear from the figure.
 #   PRINTERFACTS_BIN=path/to/printerfacts measures another build (an earlier one, say).
+#   PRINTERFACTS_IO_BACKEND=epoll|io_uring chooses the event loop (the server reads it).
 #   bench/callgrind-server.sh              access log off
 #   bench/callgrind-server.sh --log        access log on (to /dev/null) and metrics on
 #   bench/callgrind-server.sh --nginx      nginx's `return 200` peer, for scale: one process
@@ -53,7 +54,7 @@ count() {
     wait "$pid" || true
     # The worker thread's whole cost (its event loop, inclusive), and the whole process's.
     callgrind_annotate --inclusive=yes "$out" 2>/dev/null |
-      awk '/scheduler::run/ && !found {gsub(",", "", $1); worker = $1; found = 1}
+      awk '/scheduler::run|Worker::run_ring/ && !found {gsub(",", "", $1); worker = $1; found = 1}
            /PROGRAM TOTALS/ {gsub(",", "", $1); total = $1}
            END {print worker, total}'
   fi

@@ -6,7 +6,7 @@ import statistics
 import subprocess
 from collections import defaultdict
 
-PEERS = ["nginx", "floor", "hyper", "go"]
+PEERS = ["nginx", "floor", "floor/io_uring", "hyper", "go"]
 
 
 def medians(results):
@@ -48,7 +48,7 @@ plot for [i=2:{len(servers) + 1}] '{data}' using i:xtic(1) title columnheader(i)
 
 def write(results, root):
     med = medians(results)
-    servers = ["printerfacts", "printerfacts+log+metrics"] + PEERS
+    servers = ["printerfacts", "printerfacts/epoll", "printerfacts+log+metrics"] + PEERS
     os.makedirs(os.path.join(root, "docs", "images"), exist_ok=True)
     cpu_png = plot(med, root, servers, "cpu_us_per_req", "server CPU µs per request (lower is better)", "bench-cpu")
     rps_png = plot(med, root, servers, "rps", "requests per second (higher is better)", "bench-rps")
@@ -63,7 +63,11 @@ def write(results, root):
              "`/proc/PID/task/*/schedstat`) over the measured window divided by the requests served.",
              "- Peers: nginx 1.22 answering `return 200` itself (one worker, no access log); Go `net/http` "
              "(`GOMAXPROCS=1`); Rust hyper 0.14 + tokio 1.24 single-threaded runtime (Debian's crates); "
-             "an epoll loop answering a canned response with no parsing (the floor).",
+             "an epoll loop answering a canned response with no parsing (the floor), and the same on "
+             "io_uring (floor/io_uring: multishot accept, send linked before the next receive, one "
+             "`io_uring_enter` per turn). printerfacts runs "
+             "on its default event loop (`--io-backend auto`: io_uring where the kernel allows it), "
+             "printerfacts/epoll on the fallback.",
              f"- Command: `{results['command']}`.", "",
              "## Unix socket, GET /fact", "",
              "| concurrency | server | req/s | CPU µs/req | mean µs | p99 µs |", "|---|---|---|---|---|---|"]
@@ -86,7 +90,7 @@ def write(results, root):
         if m:
             lines.append(f"| `{path}` | {m['rps']:,.0f} | {m['cpu_us_per_req']:.2f} | {m['cpu_us_per_req'] / fact['cpu_us_per_req']:.2f} |")
     lines += ["", "## Memory", "", "| server | RSS idle (KiB) | of which anonymous (KiB) | RSS under load, c=256 (KiB) | bytes per idle keep-alive connection (10,000 open) |", "|---|---|---|---|---|"]
-    for s in ["printerfacts", "nginx", "hyper", "go", "floor"]:
+    for s in ["printerfacts", "printerfacts/epoll", "nginx", "hyper", "go", "floor", "floor/io_uring"]:
         idle = results.get("rss_idle_kib", {}).get(f"{s}/unix")
         anon = results.get("rss_anon_idle_kib", {}).get(f"{s}/unix")
         loaded = med.get((s, "unix", 256, "/fact"), {}).get("rss_kib")
@@ -242,12 +246,17 @@ def targets(med, results, root):
     pf = lambda c=64, s="printerfacts", path="/fact": med.get((s, "unix", c, path))
     fact, nginx, floor, hyper, go = pf(), pf(s="nginx"), pf(s="floor"), pf(s="hyper"), pf(s="go")
     cpu = fact["cpu_us_per_req"]
+    epoll = pf(s="printerfacts/epoll")
     if nginx:
         r = cpu / nginx["cpu_us_per_req"]
-        row("CPU per request ≤ 0.9 × nginx", f"{cpu:.2f} vs {nginx['cpu_us_per_req']:.2f} µs: {r:.2f}×", r <= 0.9)
+        row("CPU per request ≤ 0.7 × nginx (default loop)", f"{cpu:.2f} vs {nginx['cpu_us_per_req']:.2f} µs: {r:.2f}×", r <= 0.7)
+        if epoll:
+            r = epoll["cpu_us_per_req"] / nginx["cpu_us_per_req"]
+            row("CPU per request ≤ 0.9 × nginx (epoll fallback)",
+                f"{epoll['cpu_us_per_req']:.2f} vs {nginx['cpu_us_per_req']:.2f} µs: {r:.2f}×", r <= 0.9)
     if floor:
         r = cpu / floor["cpu_us_per_req"]
-        row("CPU per request ≤ 1.25 × the floor", f"{cpu:.2f} vs {floor['cpu_us_per_req']:.2f} µs: {r:.2f}×", r <= 1.25)
+        row("CPU per request below the epoll floor (default loop)", f"{cpu:.2f} vs {floor['cpu_us_per_req']:.2f} µs: {r:.2f}×", r < 1.0)
     if hyper:
         r = cpu / hyper["cpu_us_per_req"]
         row("CPU per request ≤ hyper", f"{cpu:.2f} vs {hyper['cpu_us_per_req']:.2f} µs: {r:.2f}×", r <= 1.0)

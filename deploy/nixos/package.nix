@@ -1,5 +1,5 @@
 # printerfacts built from this repository with nixpkgs' toolchain.
-{ lib, stdenv, cmake, ninja, pkg-config, boost, systemd, cli11, spdlog, fmt, prometheus-cpp, gtest }:
+{ lib, stdenv, cmake, ninja, pkg-config, boost, systemd, liburing, cli11, tomlplusplus, spdlog, fmt, prometheus-cpp, gtest }:
 
 stdenv.mkDerivation {
   pname = "printerfacts";
@@ -16,7 +16,7 @@ stdenv.mkDerivation {
   };
 
   nativeBuildInputs = [ cmake ninja pkg-config ];
-  buildInputs = [ boost systemd cli11 spdlog fmt prometheus-cpp gtest ];
+  buildInputs = [ boost systemd liburing cli11 tomlplusplus spdlog fmt prometheus-cpp gtest ];
   # Install destinations are relative to the prefix by default (GNUInstallDirs): the units go to
   # $out/lib/systemd/system and the example configuration to $out/etc.
   cmakeFlags = [ "-DPRINTERFACTS_BUILD_TESTS=OFF" "-DCMAKE_BUILD_TYPE=Release" ];

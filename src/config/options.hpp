@@ -107,6 +107,11 @@ struct Options {
   // What a reload may change.
   SiteOptions site;
 
+  // The worker threads' event loop: io_uring where the kernel and the sandbox allow it (a ring
+  // per worker, one system call per loop turn), else epoll; io_uring or epoll insists on one.
+  // Default: auto.
+  enum class IoBackend { automatic, io_uring, epoll } io_backend = IoBackend::automatic;
+
   // One line per request on stdout. Default: on.
   bool access_log = true;
   // Access log and diagnostics as text or one JSON object per line. Default: text.

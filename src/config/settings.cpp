@@ -162,6 +162,26 @@ struct LogFormat {
   static std::string format(const type& v) { return v == type::json ? "json" : "text"; }
 };
 
+struct IoBackendChoice {
+  using type = Options::IoBackend;
+  static constexpr Setting::Kind kind = Setting::Kind::text;
+  static bool parse(std::string_view text, type& v) {
+    if (text == "auto") {
+      v = type::automatic;
+    } else if (text == "io_uring") {
+      v = type::io_uring;
+    } else if (text == "epoll") {
+      v = type::epoll;
+    } else {
+      return false;
+    }
+    return true;
+  }
+  static std::string format(const type& v) {
+    return v == type::io_uring ? "io_uring" : v == type::epoll ? "epoll" : "auto";
+  }
+};
+
 struct LogLevel : Text {
   static bool parse(std::string_view text, type& v) {
     if (std::find(std::begin(kLogLevels), std::end(kLogLevels), text) == std::end(kLogLevels))
@@ -264,6 +284,15 @@ std::optional<std::pair<std::string, std::string>> listen_from_environment(const
   return std::pair{std::string("tcp:[::]:3000"), std::string()};
 }
 
+// --io-backend with nothing given: $PRINTERFACTS_IO_BACKEND (for a container's environment).
+std::optional<std::pair<std::string, std::string>> io_backend_from_environment(
+    const GetEnv& getenv) {
+  if (const char* v = getenv("PRINTERFACTS_IO_BACKEND"); v != nullptr && *v != '\0') {
+    return std::pair{std::string(v), std::string("PRINTERFACTS_IO_BACKEND")};
+  }
+  return std::nullopt;
+}
+
 Setting described(Setting s, std::string_view default_doc) {
   s.default_doc = default_doc;
   return s;
@@ -303,6 +332,13 @@ const std::vector<Setting>& table() {
           "a whole number such as 16384"),
       row<&Options::threads, Number<unsigned>>("threads", "N", "worker threads; 0: one per CPU",
                                                "a whole number such as 4 (0: one per CPU)"),
+      with_environment(
+          row<&Options::io_backend, IoBackendChoice>(
+              "io-backend", "auto|io_uring|epoll",
+              "event loop of the workers: io_uring where the kernel and sandbox allow it, else "
+              "epoll",
+              "auto, io_uring or epoll"),
+          "PRINTERFACTS_IO_BACKEND", &io_backend_from_environment),
       described(row<&SiteOptions::facts_file, Text>("facts-file", "FILE",
                                                     "load facts from FILE, one per line (UTF-8)",
                                                     "a path such as /etc/printerfacts/facts.txt"),

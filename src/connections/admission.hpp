@@ -1,7 +1,10 @@
 // Whether a freshly accepted connection is served: who its peer is, and how many are open.
 #pragma once
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -49,8 +52,10 @@ class Admission {
   Admission(std::size_t listener, bool metrics_listener, ConnectionBudget& budget)
       : listener_(listener), metrics_listener_(metrics_listener), budget_(&budget) {}
 
-  template <class Protocol>
-  void admit(Socket<Protocol> s, SessionContext& ctx) {
+  /// Serves or turns away `s`, a connection of `Protocol` on either event loop (an Asio
+  /// socket, or a UringSocket).
+  template <class Protocol, class Stream = Socket<Protocol>>
+  void admit(Stream s, SessionContext& ctx) {
     // Who the peer is comes from the kernel (SO_PEERCRED, fixed at connect(); the TCP address),
     // never from anything the peer sends: a refused peer is closed before a byte of it is read.
     constexpr Transport transport =
@@ -58,8 +63,9 @@ class Admission {
     Peer peer = identify_peer(s.native_handle(), transport);
     note_not_duplicated(s);  // accepted here, never dup()ed: its close() needs no epoll_ctl
     if constexpr (std::is_same_v<Protocol, boost::asio::ip::tcp>) {
-      boost::system::error_code ignored;
-      s.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+      // A response leaves in one write; Nagle's delay would only hold back pipelined ones.
+      const int one = 1;
+      ::setsockopt(s.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     } else {
       if (!ctx.site->peers.allows(peer)) {
         refused_.warn("refused {}: peer credentials not allowed", peer.description);

@@ -182,4 +182,7 @@ void note_not_duplicated(boost::asio::basic_stream_socket<Protocol, Executor>& s
           ~boost::asio::detail::socket_ops::possible_dup);
 }
 
+template <class Stream>
+void note_not_duplicated(Stream&) {}
+
 }  // namespace printerfacts

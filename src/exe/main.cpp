@@ -81,14 +81,19 @@ int run(int argc, const char* const* argv, const Options& options,
   const DescriptorLimit fds = raise_descriptor_limit(
       descriptors_needed(options, worker_threads(options)), options.max_connections);
   if (!fds.warning.empty()) spdlog::warn("{}", fds.warning);
+  std::string why_not_io_uring;
+  const IoBackend backend = choose_io_backend(options.io_backend, why_not_io_uring);
+  if (options.io_backend == Options::IoBackend::automatic && backend == IoBackend::epoll) {
+    spdlog::info("using epoll: {}", why_not_io_uring);
+  }
   if (options.check) {
     const std::size_t warnings = ListenerSet::check(options, ids) + (fds.warning.empty() ? 0 : 1);
     std::vector<std::string> where;
     for (const auto& a : options.listen) where.push_back(a.to_string());
     for (const auto& a : options.metrics_listen) where.push_back(a.to_string() + " (metrics)");
-    fmt::print("configuration OK{}: {} facts, listen on {}, {} thread(s)\n",
+    fmt::print("configuration OK{}: {} facts, listen on {}, {} thread(s) on {}\n",
                warnings > 0 ? " (with the warnings above)" : "", content.facts.size(),
-               fmt::join(where, " "), worker_threads(options));
+               fmt::join(where, " "), worker_threads(options), io_backend_name(backend));
     return exit_code::ok;
   }
   // The access log's own writer: the workers hand lines over and never wait for stdout.
@@ -110,6 +115,7 @@ int run(int argc, const char* const* argv, const Options& options,
   if (metrics_listener || options.metrics_on_main) {
     metrics.emplace(std::move(observed), worker_threads(options));
     metrics->stale_sockets_removed(listeners.stale_sockets_replaced());
+    metrics->io_backend(io_backend_name(backend));
     metrics->observe_logs({access_log ? &*access_log : nullptr, diagnostics_stream().get()});
   }
   const MetricsSource* source = metrics ? &*metrics : nullptr;
@@ -121,7 +127,7 @@ int run(int argc, const char* const* argv, const Options& options,
       Forwarding{ids.site.trusted, ids.site.client_header});
   Server server(options, std::move(listeners), metrics ? &*metrics : nullptr, health,
                 std::move(site), command_line_reloader(argc, argv, options, fixtures),
-                access_log ? &*access_log : nullptr);
+                access_log ? &*access_log : nullptr, backend);
   const int code = server.run();
   logs_deadline = server.shutdown_deadline() + kLogGrace;
   if (access_log && !access_log->drain(logs_deadline)) {

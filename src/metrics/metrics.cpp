@@ -59,6 +59,15 @@ Metrics::Metrics(std::vector<MetricsListener> listeners, unsigned workers)
   build.Add({{"version", PRINTERFACTS_VERSION}}).Set(1);
 }
 
+void Metrics::io_backend(std::string_view name) {
+  prometheus::BuildGauge()
+      .Name("printerfacts_io_backend")
+      .Help("Always 1; the label names the workers' event loop (--io-backend).")
+      .Register(*registry_)
+      .Add({{"backend", std::string(name)}})
+      .Set(1);
+}
+
 void Metrics::stale_sockets_removed(int count) {
   stale_sockets_.Add({}).Increment(count);
 }

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "log/log_stream.hpp"
@@ -36,6 +37,8 @@ class Metrics : public MetricsSource {
 
   /// Stale socket files removed at start-up.
   void stale_sockets_removed(int count);
+  /// The workers' event loop, "epoll" or "io_uring" (printerfacts_io_backend).
+  void io_backend(std::string_view name);
 
   /// One reload (SIGHUP) applied, or refused for an invalid configuration.
   void reload_finished(bool applied);

@@ -10,6 +10,7 @@
 #include "connections/admission.hpp"
 #include "listeners/systemd.hpp"
 #include "log/diagnostics.hpp"
+#include "util/startup_error.hpp"
 
 namespace printerfacts {
 namespace {
@@ -19,14 +20,29 @@ using Timer = asio::steady_timer::rebind_executor<Executor>::other;
 
 }  // namespace
 
+IoBackend choose_io_backend(Options::IoBackend wanted, std::string& why_not) {
+  why_not.clear();
+  if (wanted == Options::IoBackend::epoll) return IoBackend::epoll;
+  why_not = Ring::unavailable_reason();
+  if (why_not.empty()) return IoBackend::io_uring;
+  if (wanted == Options::IoBackend::io_uring) {
+    throw StartupError("--io-backend io_uring: " + why_not +
+                           "; use --io-backend auto (io_uring where possible) or epoll",
+                       exit_code::unavailable);
+  }
+  return IoBackend::epoll;
+}
+
 Server::Server(const Options& options, ListenerSet listeners, Metrics* metrics, Health& health,
-               std::shared_ptr<const Site> site, Reloader reload, LogStream* access_log)
+               std::shared_ptr<const Site> site, Reloader reload, LogStream* access_log,
+               IoBackend backend)
     : options_(options),
       metrics_(metrics),
       health_(health),
       site_(std::move(site)),
       reload_(std::move(reload)),
       access_log_(access_log),
+      backend_(backend),
       listeners_(std::move(listeners)),
       service_connections_(options.max_connections) {}
 
@@ -61,9 +77,15 @@ int Server::run() {
 void Server::start_workers() {
   const unsigned n = worker_threads(options_);
   for (unsigned i = 0; i < n; ++i) {
-    workers_.push_back(std::make_unique<Worker>(options_, listeners_, site_, access_log_,
-                                                metrics_ ? &metrics_->worker(i) : nullptr,
-                                                service_connections_, monitoring_connections_));
+    try {
+      workers_.push_back(std::make_unique<Worker>(
+          options_, listeners_, site_, access_log_, metrics_ ? &metrics_->worker(i) : nullptr,
+          service_connections_, monitoring_connections_, backend_));
+    } catch (const std::system_error& e) {
+      // The ring of one worker more (the probe made one): memory, or a limit on rings.
+      throw errno_error(fmt::format("{} for worker {} of {}", e.what(), i + 1, n),
+                        e.code().value());
+    }
   }
   running_ = workers_.size();
   for (auto& w : workers_) {
@@ -80,7 +102,8 @@ void Server::announce_ready() {
     spdlog::info("listening on {}{}{}", l.name, l.metrics ? " (metrics only)" : "",
                  l.from_systemd ? " (from systemd)" : "");
   }
-  spdlog::info("printerfacts {} ready with {} thread(s)", PRINTERFACTS_VERSION, workers_.size());
+  spdlog::info("printerfacts {} ready with {} thread(s) on {}", PRINTERFACTS_VERSION,
+               workers_.size(), io_backend_name(backend_));
   systemd::notify("READY=1");
   if (systemd::watchdog_interval().count() > 0) {
     asio::co_spawn(control_, watchdog(), log_connection_failure);

@@ -33,14 +33,21 @@ inline constexpr std::size_t kMonitoringConnections = 64;
 /// our socket files, stop accepting, close idle connections, let busy ones finish until
 /// --shutdown-timeout, close the rest. Signals are read on the thread that calls run(), the
 /// control thread; the workers never see them.
+/// The event loop that --io-backend asks for and this machine allows. "auto" takes io_uring when
+/// a ring can be made, and epoll otherwise, saying why in `why_not`; "io_uring" where it cannot
+/// be made throws StartupError (EX_UNAVAILABLE) with the reason and the way out.
+IoBackend choose_io_backend(Options::IoBackend wanted, std::string& why_not);
+
 class Server {
  public:
   /// `options`, `health`, `metrics` and `access_log` must outlive the server; the listeners are
   /// owned from here on. `site` serves the first requests, and `reload` makes each later one on
   /// SIGHUP. `metrics` may be null (nothing serves /metrics): then nothing is recorded.
   /// `access_log` is where the workers' access log lines go (null: no access log).
+  /// `backend` is the workers' event loop (choose_io_backend).
   Server(const Options& options, ListenerSet listeners, Metrics* metrics, Health& health,
-         std::shared_ptr<const Site> site, Reloader reload, LogStream* access_log);
+         std::shared_ptr<const Site> site, Reloader reload, LogStream* access_log,
+         IoBackend backend);
   ~Server();
 
   /// Serves until a termination signal; returns the process exit code (0 after a clean drain).
@@ -69,7 +76,8 @@ class Server {
   Health& health_;
   std::shared_ptr<const Site> site_;
   Reloader reload_;
-  LogStream* access_log_;  ///< where every worker's access log goes
+  LogStream* access_log_;
+  IoBackend backend_;  ///< where every worker's access log goes
   ListenerSet listeners_;
   // --max-connections for the service's listeners, counted across every worker; and a reserve
   // of the metrics listeners' own (docs/security.md, "Connection limit").

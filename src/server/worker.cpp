@@ -1,14 +1,18 @@
 #include "server/worker.hpp"
 
+#include <fcntl.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
+#include <cstring>
 
 #include "connections/admission.hpp"
 #include "connections/reactor_hints.hpp"
+#include "connections/uring_socket.hpp"
 #include "log/diagnostics.hpp"
 #include "util/journal.hpp"
 #include "util/startup_error.hpp"
@@ -77,6 +81,114 @@ struct Acceptor {
   }
 };
 
+/// One worker's duplicate of one listening socket on the ring: a multishot accept, which the
+/// kernel completes once per connection and wakes only one of the workers waiting on the
+/// socket (io_uring arms its accept poll exclusively).
+struct UringAcceptor : UringOp {
+  UringAcceptor(Ring& r, Executor e, SessionContext& c, int descriptor, Admission a, bool backlog,
+                bool unix)
+      : ring(r),
+        executor(e),
+        ctx(c),
+        fd(descriptor),
+        admission(a),
+        take_backlog(backlog),
+        is_unix(unix) {
+    complete = [](UringOp* op, int result, unsigned flags) {
+      static_cast<UringAcceptor*>(op)->accepted(result, flags);
+    };
+    backoff.self = this;
+    backoff.complete = [](UringOp* op, int, unsigned) {
+      UringAcceptor& self = *static_cast<Backoff*>(op)->self;
+      self.backing_off = false;
+      self.rearm_or_close();
+    };
+  }
+
+  Ring& ring;
+  Executor executor;
+  SessionContext& ctx;
+  int fd;
+  Admission admission;
+  bool take_backlog;
+  bool is_unix;
+  ThrottledWarning accept_failed;
+  bool armed = false;  ///< the multishot accept is in the kernel
+  bool backing_off = false;
+  bool stopping = false;
+  struct Backoff : UringOp {
+    UringAcceptor* self = nullptr;
+  } backoff;
+  __kernel_timespec backoff_time{.tv_sec = 0, .tv_nsec = 50'000'000};
+
+  bool closed() const { return fd < 0; }
+
+  void arm() {
+    io_uring_sqe* s = ring.sqe();
+    io_uring_prep_multishot_accept(s, fd, nullptr, nullptr, SOCK_CLOEXEC);
+    io_uring_sqe_set_data(s, static_cast<UringOp*>(this));
+    armed = true;
+  }
+
+  void admit(int connection) {
+    UringSocket s(ring, executor, connection, ctx.options.send_timeout);
+    if (is_unix) {
+      admission.admit<unix_stream>(std::move(s), ctx);
+    } else {
+      admission.admit<tcp>(std::move(s), ctx);
+    }
+  }
+
+  void accepted(int result, unsigned flags) {
+    if ((flags & IORING_CQE_F_MORE) == 0) armed = false;
+    if (result >= 0) {
+      // Even when stopping: accepted before the cancellation, and its client may have sent a
+      // request already.
+      admit(result);
+    } else if (result != -ECANCELED && result != -EAGAIN && result != -EINTR) {
+      // Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS): the connection stays in the
+      // backlog; accepting again at once would spin, so pause briefly and warn once a second.
+      accept_failed.warn("accept failed: {}; retrying in 50ms", std::strerror(-result));
+      if (!armed && !stopping) {
+        io_uring_sqe* s = ring.sqe();
+        io_uring_prep_timeout(s, &backoff_time, 0, 0);
+        io_uring_sqe_set_data(s, static_cast<UringOp*>(&backoff));
+        backing_off = true;
+      }
+    }
+    rearm_or_close();
+  }
+
+  void rearm_or_close() {
+    if (armed || backing_off) return;
+    if (!stopping) {
+      arm();
+    } else if (fd >= 0) {
+      ::close(fd);
+      fd = -1;
+    }
+  }
+
+  // Shutdown, as Acceptor::stop: what is queued in a socket we created is served; a systemd
+  // socket's queue stays with systemd. The descriptor is closed once the kernel has let go of
+  // the accept.
+  void stop() {
+    stopping = true;
+    if (armed) ring.cancel(*this);
+    if (backing_off) ring.cancel(backoff);
+    if (take_backlog) {
+      // Non-blocking, as the epoll acceptor makes it: accept until the queue is empty.
+      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+      for (int i = 0; i < 65536; ++i) {
+        const int c = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c < 0) break;
+        admit(c);
+      }
+    }
+    rearm_or_close();
+  }
+};
+
 namespace {
 
 template <class Protocol>
@@ -119,8 +231,9 @@ tcp tcp_protocol_of(int fd, const std::string& name) {
 
 Worker::Worker(const Options& options, const ListenerSet& listeners,
                std::shared_ptr<const Site> site, LogStream* sink, WorkerMetrics* metrics,
-               ConnectionBudget& service, ConnectionBudget& monitoring)
-    : ctx_{.options = options,
+               ConnectionBudget& service, ConnectionBudget& monitoring, IoBackend backend)
+    : ring_(backend == IoBackend::io_uring ? std::make_unique<Ring>() : nullptr),
+      ctx_{.options = options,
            .site = worker_local(std::move(site)),
            .rng = Random::from_entropy(),
            .access_log = std::nullopt,
@@ -129,9 +242,12 @@ Worker::Worker(const Options& options, const ListenerSet& listeners,
            .metrics = metrics,
            .blocks = {}} {
   if (sink) ctx_.access_log.emplace(*sink, io_.get_executor(), access_log_style(options));
-  ctx_.registry.on_drained([this] { sweeper_.cancel(); });
-  asio::co_spawn(io_, sweep_loop(sweeper_, ctx_.registry, sweep_tick(options)),
-                 log_connection_failure);
+  if (!ring_) {
+    sweeper_.emplace(io_);
+    ctx_.registry.on_drained([this] { sweeper_->cancel(); });
+    asio::co_spawn(io_, sweep_loop(*sweeper_, ctx_.registry, sweep_tick(options)),
+                   log_connection_failure);
+  }
   // Every worker accepts on its own duplicate of each listening socket, in its own event loop:
   // no connection is handed between threads and no lock is shared on the hot path.
   std::size_t index = 0;
@@ -142,7 +258,10 @@ Worker::Worker(const Options& options, const ListenerSet& listeners,
     // Queued connections of a socket we created are served at shutdown; those of a systemd
     // socket wait there for our successor.
     const bool take_backlog = !l.from_systemd;
-    if (l.is_unix) {
+    if (ring_) {
+      ring_acceptors_.emplace_back(*ring_, io_.get_executor(), ctx_, fd.release(), admission,
+                                   take_backlog, l.is_unix);
+    } else if (l.is_unix) {
       auto& a = std::get<Acceptor<unix_stream>>(acceptors_.emplace_back(
           std::in_place_type<Acceptor<unix_stream>>,
           Acceptor<unix_stream>{{io_, unix_stream(), fd.release()}, admission, take_backlog, {}}));
@@ -161,12 +280,68 @@ Worker::Worker(const Options& options, const ListenerSet& listeners,
 
 Worker::~Worker() {
   io_.stop();
+  if (ring_) ring_->wake();
   join();
+  // Connections still open (a worker stopped without draining): the kernel lets go of their
+  // buffers before the io_context destroys the coroutines that hold them.
+  if (ring_) ring_->close();
+  for (auto& a : ring_acceptors_) {
+    if (a.fd >= 0) ::close(a.fd);
+  }
+}
+
+template <class F>
+void Worker::post(F f) {
+  asio::post(io_, std::move(f));
+  if (ring_) ring_->wake();
+}
+
+// The loop of the io_uring backend. Each turn: run every coroutine step that is ready (which
+// queues receives, sends and closes in the ring), enforce deadlines when the sweep is due, then
+// submit everything and wait for completions in one system call, and dispatch them inside the
+// io_context. It ends as io_.run() does on the epoll backend: once the acceptors are closed
+// and every connection has ended.
+void Worker::run_ring() {
+  ring_->enable();
+  for (auto& a : ring_acceptors_) a.arm();
+  const auto tick = sweep_tick(ctx_.options);
+  auto next_sweep = CoarseClock::now() + tick;
+  auto work = asio::make_work_guard(io_);
+  for (;;) {
+    while (io_.poll() > 0) {
+    }
+    if (io_.stopped()) return;
+    const auto now = CoarseClock::now();
+    if (now >= next_sweep) {
+      ctx_.registry.sweep(now);
+      ring_->sweep_orphans(now);
+      next_sweep = now + tick;
+    }
+    if (stopped_accepting_ && ctx_.registry.size() == 0 && ring_->connections() == 0 &&
+        std::all_of(ring_acceptors_.begin(), ring_acceptors_.end(),
+                    [](const UringAcceptor& a) { return a.closed(); })) {
+      ring_->close();  // submits the last closes
+      return;
+    }
+    if (ring_->submit_and_wait(next_sweep - now)) {
+      // A whole tick with nothing to do: give the CPU away once (a system call a second at
+      // most, and only when idle). Valgrind 3.19 keeps its thread lock through io_uring_enter,
+      // so without this its other threads (the signal handling one) would starve under it.
+      ::sched_yield();
+      continue;
+    }
+    asio::post(io_, [this] { ring_->dispatch(); });
+  }
 }
 
 void Worker::start(std::function<void()> on_exit) {
   thread_ = std::thread([this, on_exit = std::move(on_exit)] {
-    io_.run();  // returns once acceptors are closed and every connection has ended
+    // Both return once acceptors are closed and every connection has ended.
+    if (ring_) {
+      run_ring();
+    } else {
+      io_.run();
+    }
     if (ctx_.access_log) ctx_.access_log->flush();
     on_exit();
   });
@@ -177,25 +352,27 @@ void Worker::join() {
 }
 
 void Worker::switch_site(const std::shared_ptr<const Site>& site, std::latch& switched) {
-  asio::post(io_, [this, local = worker_local(site), &switched]() mutable {
+  post([this, local = worker_local(site), &switched]() mutable {
     ctx_.site = std::move(local);
     switched.count_down();
   });
 }
 
 void Worker::ping(std::atomic<std::size_t>& alive) {
-  asio::post(io_, [&alive] { ++alive; });
+  post([&alive] { ++alive; });
 }
 
 void Worker::stop_accepting(std::atomic<std::size_t>& open, std::latch& stopped) {
-  asio::post(io_, [this, &open, &stopped] {
+  post([this, &open, &stopped] {
     for (auto& a : acceptors_) {
       std::visit([this](auto& acceptor) { acceptor.stop(ctx_); }, a);
     }
+    for (auto& a : ring_acceptors_) a.stop();
     // Posted, so it runs after the sessions just spawned for queued connections have started
     // and registered: drain() must see them.
     asio::post(io_, [this, &open, &stopped] {
       ctx_.registry.drain();
+      stopped_accepting_ = true;
       open += ctx_.registry.size();
       stopped.count_down();
     });
@@ -203,7 +380,10 @@ void Worker::stop_accepting(std::atomic<std::size_t>& open, std::latch& stopped)
 }
 
 void Worker::close_all() {
-  asio::post(io_, [this] { ctx_.registry.close_all(); });
+  post([this] {
+    ctx_.registry.close_all();
+    if (ring_) ring_->sweep_orphans(CoarseClock::now(), true);
+  });
 }
 
 }  // namespace printerfacts

@@ -11,6 +11,7 @@
 #include <latch>
 #include <list>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <variant>
 
@@ -18,12 +19,14 @@
 #include "connections/connection_budget.hpp"
 #include "connections/executor.hpp"
 #include "connections/session_context.hpp"
+#include "connections/uring.hpp"
 #include "listeners/listener_set.hpp"
 
 namespace printerfacts {
 
 template <class Protocol>
 struct Acceptor;
+struct UringAcceptor;
 
 /// Only its own thread touches its sockets and its SessionContext: every request from another
 /// thread (a reload, a shutdown step, a watchdog ping) is posted to its event loop, so nothing
@@ -34,9 +37,11 @@ class Worker {
   /// `sink` is where the access log goes (null: no access log); `metrics` may be null. The
   /// connections of the service's listeners count against `service`, those of the metrics
   /// listeners against `monitoring`: limits shared with every other worker.
+  /// `backend` is the event loop it runs (io_uring: throws std::system_error when the ring
+  /// cannot be made).
   Worker(const Options& options, const ListenerSet& listeners, std::shared_ptr<const Site> site,
          LogStream* sink, WorkerMetrics* metrics, ConnectionBudget& service,
-         ConnectionBudget& monitoring);
+         ConnectionBudget& monitoring, IoBackend backend = IoBackend::epoll);
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
   /// Stops the event loop, if still running, and joins the thread.
@@ -64,13 +69,26 @@ class Worker {
   void close_all();
 
  private:
+  /// Runs `f` on the worker's thread, from any thread.
+  template <class F>
+  void post(F f);
+  /// The io_uring loop: what io_.run() is to the epoll one.
+  void run_ring();
+
+  // Made before the io_context and destroyed after it: the connections' coroutines, which the
+  // io_context destroys, refer to it.
+  std::unique_ptr<Ring> ring_;
   boost::asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
-  boost::asio::steady_timer::rebind_executor<Executor>::other sweeper_{io_};
+  // epoll only: on the ring, the loop sweeps, and no Asio timer or socket may exist (its epoll
+  // reactor would be polled every turn).
+  std::optional<boost::asio::steady_timer::rebind_executor<Executor>::other> sweeper_;
   SessionContext ctx_;
   // A list: accept loops hold references to their acceptor, which must never move.
   std::list<
       std::variant<Acceptor<boost::asio::local::stream_protocol>, Acceptor<boost::asio::ip::tcp>>>
       acceptors_;
+  std::list<UringAcceptor> ring_acceptors_;
+  bool stopped_accepting_ = false;  ///< io_uring: set on the worker's thread
   std::thread thread_;
 };
 

@@ -23,15 +23,19 @@ class Server:
     """A printerfacts process with its stdout (access log) and stderr captured to files."""
 
     def __init__(self, workdir, args, env=None, wrapper=None, wait=True, binary=None,
-                 stdout=None, stderr=None):
+                 stdout=None, stderr=None, preexec_fn=None):
         """`stdout`, `stderr`: a descriptor or file to give the process instead of the capture
-        files (then stdout() or stderr() reads nothing it wrote)."""
+        files (then stdout() or stderr() reads nothing it wrote). `preexec_fn` runs in the
+        child before the binary (a sandbox to start it in)."""
         self.workdir = workdir
         self.stdout_path = os.path.join(workdir, f"stdout-{id(self)}.log")
         self.stderr_path = os.path.join(workdir, f"stderr-{id(self)}.log")
         full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         # Sanitizer settings pass through (the ThreadSanitizer run sets halt_on_error).
         full_env.update({k: v for k, v in os.environ.items() if k.endswith("SAN_OPTIONS")})
+        # The event loop the suite runs on (CI runs it on both: tests/CMakeLists.txt).
+        if os.environ.get("PRINTERFACTS_IO_BACKEND"):
+            full_env["PRINTERFACTS_IO_BACKEND"] = os.environ["PRINTERFACTS_IO_BACKEND"]
         full_env.update(env or {})
         # Readiness is the server's own word, READY=1 on a notify socket, as systemd hears it,
         # unless the test brings a NOTIFY_SOCKET of its own.
@@ -45,7 +49,8 @@ class Server:
         self.proc = subprocess.Popen(
             cmd, cwd=workdir, env=full_env,
             stdout=stdout if stdout is not None else open(self.stdout_path, "wb"),
-            stderr=stderr if stderr is not None else open(self.stderr_path, "wb"))
+            stderr=stderr if stderr is not None else open(self.stderr_path, "wb"),
+            preexec_fn=preexec_fn)
         if wait:
             self.wait_ready()
 

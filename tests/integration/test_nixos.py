@@ -135,7 +135,8 @@ def test_disabled_sets_nothing(evaluated):
 def test_the_package_source_leaves_build_trees_out(nix_lib):
     stand_ins = "{ mkDerivation = a: a; }"
     drv = (f"(import {NIXOS}/package.nix {{ lib = import {nix_lib}; stdenv = {stand_ins}; cmake = 1; "
-           "ninja = 1; pkg-config = 1; boost = 1; systemd = 1; cli11 = 1; spdlog = 1; fmt = 1; "
+           "ninja = 1; pkg-config = 1; boost = 1; systemd = 1; liburing = 1; cli11 = 1; tomlplusplus = 1; "
+           "spdlog = 1; fmt = 1; "
            "prometheus-cpp = 1; gtest = 1; })")
     verdicts = nix_eval(
         f"let src = {drv}.src; keep = p: t: src.filter (toString {ROOT} + p) t; in {{"

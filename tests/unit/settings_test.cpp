@@ -20,6 +20,7 @@ const std::map<std::string_view, std::string_view> kOtherValue = {
     {"socket-group", "adm"},
     {"backlog", "16"},
     {"max-connections", "9"},
+    {"io-backend", "epoll"},
     {"threads", "3"},
     {"facts-file", "/srv/facts.txt"},
     {"static-dir", "/srv/static"},
@@ -109,6 +110,7 @@ TEST(SettingsTable, ValuesOfTheWrongFormAreRefused) {
   Options o;
   for (const auto& [name, bad] :
        std::vector<std::pair<const char*, const char*>>{{"threads", "many"},
+                                                        {"io-backend", "uring"},
                                                         {"threads", "-1"},
                                                         {"socket-mode", "0999"},
                                                         {"socket-mode", "066000"},
