@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
@@ -54,6 +55,18 @@ class Admission {
 
   /// Serves or turns away `s`, a connection of `Protocol` on either event loop (an Asio
   /// socket, or a UringSocket).
+  /// Load-aware admission: whether this worker, holding `mine` connections, should leave new
+  /// ones of this listener to the other `workers` until it is back near the mean. The kernel
+  /// wakes the first waiting worker for each connection, so without this the worker that is
+  /// awake takes a whole burst and keeps it for the connections' lives. "Well above" is more
+  /// than a quarter above the mean and at least 8 more, so that small differences never stop
+  /// anyone; one worker alone, and the metrics listeners, never stop.
+  bool above_fair_share(std::size_t mine, std::size_t workers) const {
+    if (workers <= 1 || metrics_listener_) return false;
+    const std::size_t mean = budget_->open() / workers;
+    return mine > mean + std::max<std::size_t>(mean / 4, 8);
+  }
+
   template <class Protocol, class Stream = Socket<Protocol>>
   void admit(Stream s, SessionContext& ctx) {
     // Who the peer is comes from the kernel (SO_PEERCRED, fixed at connect(); the TCP address),

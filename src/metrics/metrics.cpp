@@ -235,7 +235,23 @@ void Metrics::add_connection_families(std::vector<MetricFamily>& out) const {
     metric.counter.value = static_cast<double>(x);
     rejected.metric.push_back(std::move(metric));
   }
-  for (auto* f : {&accepted, &open, &refused, &rejected}) out.push_back(std::move(*f));
+  // How evenly the workers share the connections (load-aware admission keeps each near the
+  // mean): open connections by worker thread, every listener together.
+  MetricFamily by_worker{"printerfacts_worker_connections_open",
+                         "Connections open now, by worker thread (all listeners).",
+                         MetricType::Gauge,
+                         {}};
+  for (std::size_t w = 0; w < workers_.size(); ++w) {
+    std::uint64_t a = 0, c = 0;
+    for (std::size_t l = 0; l < listeners_.size(); ++l) {
+      a += workers_[w]->accepted[l].get();
+      c += workers_[w]->closed[l].get();
+    }
+    auto metric = labelled({{"worker", std::to_string(w)}});
+    metric.gauge.value = a > c ? static_cast<double>(a - c) : 0;
+    by_worker.metric.push_back(std::move(metric));
+  }
+  for (auto* f : {&accepted, &open, &refused, &rejected, &by_worker}) out.push_back(std::move(*f));
 }
 
 void Metrics::add_listen_queue_families(std::vector<MetricFamily>& out) const {

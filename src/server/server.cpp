@@ -87,6 +87,9 @@ void Server::start_workers() {
                         e.code().value());
     }
   }
+  std::vector<Worker*> all;
+  for (auto& w : workers_) all.push_back(w.get());
+  for (auto& w : workers_) w->set_siblings(all);
   running_ = workers_.size();
   for (auto& w : workers_) {
     w->start([this] {

@@ -9,6 +9,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <cstring>
+#include <functional>
 
 #include "connections/admission.hpp"
 #include "connections/reactor_hints.hpp"
@@ -61,6 +62,7 @@ struct Acceptor {
   ThrottledWarning accept_failed;
   /// Registered level-triggered and exclusive (exclusive_listener): each accept waits for epoll.
   bool exclusive = false;
+  std::size_t workers = 1;  ///< for the fair share (Admission::above_fair_share)
 
   // Shutdown: stop accepting. Connections already queued in a socket we created would be reset
   // when it closes, though their clients may have sent a request already; once the file is gone
@@ -81,9 +83,7 @@ struct Acceptor {
   }
 };
 
-/// One worker's duplicate of one listening socket on the ring: a multishot accept, which the
-/// kernel completes once per connection and wakes only one of the workers waiting on the
-/// socket (io_uring arms its accept poll exclusively).
+/// One worker's duplicate of one listening socket on the ring.
 struct UringAcceptor : UringOp {
   UringAcceptor(Ring& r, Executor e, SessionContext& c, int descriptor, Admission a, bool backlog,
                 bool unix)
@@ -113,7 +113,10 @@ struct UringAcceptor : UringOp {
   bool take_backlog;
   bool is_unix;
   ThrottledWarning accept_failed;
-  bool armed = false;  ///< the multishot accept is in the kernel
+  std::size_t workers = 1;
+  bool armed = false;   ///< an accept is in the kernel
+  bool paused = false;  ///< above the fair share: no accept until back (resume_if_fair)
+  std::function<void()> nudge_others;  ///< makes every other worker take a loop turn
   bool backing_off = false;
   bool stopping = false;
   struct Backoff : UringOp {
@@ -123,12 +126,26 @@ struct UringAcceptor : UringOp {
 
   bool closed() const { return fd < 0; }
 
+  // One accept at a time, made again after each connection, not a multishot accept: that one
+  // takes every connection queued when it wakes, so the worker awake took a whole burst (128 of
+  // 128, measured). With one each, a burst is spread over the workers waiting (the kernel arms an
+  // accept's wait exclusively: one worker wakes per connection), and a worker above its fair
+  // share does not make the next one (paused) until it is back.
   void arm() {
     io_uring_sqe* s = ring.sqe();
-    io_uring_prep_multishot_accept(s, fd, nullptr, nullptr, SOCK_CLOEXEC);
+    io_uring_prep_accept(s, fd, nullptr, nullptr, SOCK_CLOEXEC);
     io_uring_sqe_set_data(s, static_cast<UringOp*>(this));
     armed = true;
+    paused = false;
   }
+
+  /// Called every loop turn: a paused acceptor accepts again once its worker is back near the
+  /// mean (connections ended here, or opened elsewhere).
+  void resume_if_fair() {
+    if (paused && !stopping && !armed && !backing_off && !above_fair_share()) arm();
+  }
+
+  bool above_fair_share() const { return admission.above_fair_share(ctx.registry.size(), workers); }
 
   void admit(int connection) {
     UringSocket s(ring, executor, connection, ctx.options.send_timeout);
@@ -139,8 +156,8 @@ struct UringAcceptor : UringOp {
     }
   }
 
-  void accepted(int result, unsigned flags) {
-    if ((flags & IORING_CQE_F_MORE) == 0) armed = false;
+  void accepted(int result, unsigned) {
+    armed = false;
     if (result >= 0) {
       // Even when stopping: accepted before the cancellation, and its client may have sent a
       // request already.
@@ -162,7 +179,14 @@ struct UringAcceptor : UringOp {
   void rearm_or_close() {
     if (armed || backing_off) return;
     if (!stopping) {
-      arm();
+      if (!above_fair_share()) {
+        arm();
+      } else if (!paused) {
+        paused = true;
+        // The others look again now, not at their next tick: one of them is below the mean
+        // and must be accepting (otherwise every worker could be paused at once).
+        if (nudge_others) nudge_others();
+      }
     } else if (fd >= 0) {
       ::close(fd);
       fd = -1;
@@ -201,6 +225,17 @@ Task<> accept_loop(Acceptor<Protocol>& a, SessionContext& ctx) {
       // Even when shutdown closed the acceptor meanwhile: the connection was accepted before
       // that, and dropping it unread would reset a client that may have sent its request.
       a.admission.template admit<Protocol>(std::move(socket), ctx);
+      if (a.exclusive && a.admission.above_fair_share(ctx.registry.size(), a.workers)) {
+        // Well above the mean: out of the listener's epoll set, so that the kernel wakes
+        // another worker for the next connections, until this one is back near the mean.
+        exclusive_listener(a.socket, a.socket.get_executor().context(), false);
+        while (a.socket.is_open() && a.admission.above_fair_share(ctx.registry.size(), a.workers)) {
+          backoff.expires_after(std::chrono::milliseconds(10));
+          co_await backoff.async_wait(use_tuple);
+        }
+        if (!a.socket.is_open()) co_return;
+        a.exclusive = exclusive_listener(a.socket, a.socket.get_executor().context(), true);
+      }
       continue;
     }
     if (!a.socket.is_open() || ec == asio::error::operation_aborted) co_return;
@@ -250,6 +285,7 @@ Worker::Worker(const Options& options, const ListenerSet& listeners,
   }
   // Every worker accepts on its own duplicate of each listening socket, in its own event loop:
   // no connection is handed between threads and no lock is shared on the hot path.
+  const std::size_t workers = worker_threads(options);
   std::size_t index = 0;
   for (const auto& l : listeners.listeners()) {
     const Admission admission(index++, l.metrics, l.metrics ? monitoring : service);
@@ -259,13 +295,16 @@ Worker::Worker(const Options& options, const ListenerSet& listeners,
     // socket wait there for our successor.
     const bool take_backlog = !l.from_systemd;
     if (ring_) {
-      ring_acceptors_.emplace_back(*ring_, io_.get_executor(), ctx_, fd.release(), admission,
-                                   take_backlog, l.is_unix);
+      ring_acceptors_
+          .emplace_back(*ring_, io_.get_executor(), ctx_, fd.release(), admission, take_backlog,
+                        l.is_unix)
+          .workers = workers;
     } else if (l.is_unix) {
       auto& a = std::get<Acceptor<unix_stream>>(acceptors_.emplace_back(
           std::in_place_type<Acceptor<unix_stream>>,
           Acceptor<unix_stream>{{io_, unix_stream(), fd.release()}, admission, take_backlog, {}}));
       a.exclusive = exclusive_listener(a.socket, io_);
+      a.workers = workers;
       asio::co_spawn(io_, accept_loop(a, ctx_), log_connection_failure);
     } else {
       const tcp protocol = tcp_protocol_of(fd.get(), l.name);
@@ -273,6 +312,7 @@ Worker::Worker(const Options& options, const ListenerSet& listeners,
           std::in_place_type<Acceptor<tcp>>,
           Acceptor<tcp>{{io_, protocol, fd.release()}, admission, take_backlog, {}}));
       a.exclusive = exclusive_listener(a.socket, io_);
+      a.workers = workers;
       asio::co_spawn(io_, accept_loop(a, ctx_), log_connection_failure);
     }
   }
@@ -317,6 +357,7 @@ void Worker::run_ring() {
       ring_->sweep_orphans(now);
       next_sweep = now + tick;
     }
+    for (auto& a : ring_acceptors_) a.resume_if_fair();
     if (stopped_accepting_ && ctx_.registry.size() == 0 && ring_->connections() == 0 &&
         std::all_of(ring_acceptors_.begin(), ring_acceptors_.end(),
                     [](const UringAcceptor& a) { return a.closed(); })) {
@@ -356,6 +397,17 @@ void Worker::switch_site(const std::shared_ptr<const Site>& site, std::latch& sw
     ctx_.site = std::move(local);
     switched.count_down();
   });
+}
+
+void Worker::set_siblings(const std::vector<Worker*>& workers) {
+  for (auto& a : ring_acceptors_) {
+    a.nudge_others = [workers, this] {
+      for (Worker* w : workers) {
+        // A loop turn is all it takes: each turn looks at its paused acceptors.
+        if (w != this && w->ring_) w->ring_->wake();
+      }
+    };
+  }
 }
 
 void Worker::ping(std::atomic<std::size_t>& alive) {

@@ -14,6 +14,7 @@
 #include <optional>
 #include <thread>
 #include <variant>
+#include <vector>
 
 #include "config/options.hpp"
 #include "connections/connection_budget.hpp"
@@ -56,6 +57,10 @@ class Worker {
   /// Serves every request that starts from now on with `site`; counts `switched` down once it
   /// does. A request in flight finishes with the site it started with.
   void switch_site(const std::shared_ptr<const Site>& site, std::latch& switched);
+
+  /// The process's workers (this one among them), for load-aware admission: a worker that stops
+  /// accepting above its fair share makes the others look again at once. Before start().
+  void set_siblings(const std::vector<Worker*>& workers);
 
   /// Adds one to `alive` from its event loop: a loop that no longer answers adds nothing.
   void ping(std::atomic<std::size_t>& alive);

@@ -8,7 +8,9 @@ and Envoy exercise (request smuggling, bad framing, control bytes, odd targets a
 
 import os
 import re
+import shutil
 import socket
+import tempfile
 
 import pytest
 
@@ -132,13 +134,15 @@ def read_all_after(sock, rest):
 @pytest.fixture(scope="module")
 def hostile_server(tmp_path_factory):
     from conftest import Server
-    workdir = str(tmp_path_factory.mktemp("hostile", numbered=True))
-    short = os.path.join("/tmp", "pfh-" + os.path.basename(workdir))
-    os.makedirs(short, exist_ok=True)
+    # A short path of its own (a socket path has at most 107 bytes): this suite runs on each
+    # event loop at the same time, and pytest numbers its temporary directories per run.
+    short = tempfile.mkdtemp(prefix="pfh-", dir="/tmp")
+    os.chmod(short, 0o755)
     server = Server(short, ["--listen", "unix:./pf.sock", "--listen", "tcp:127.0.0.1:0", "--max-body-size", "64k",
                             "--max-header-size", "8k", "--header-timeout", "2s"])
     yield short, server
     server.kill()
+    shutil.rmtree(short, ignore_errors=True)
 
 
 @pytest.mark.parametrize("transport", ["unix", "tcp"])
