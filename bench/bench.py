@@ -34,6 +34,13 @@ def sh(*cmd, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, **kw)
 
 
+def commit():
+    """The commit measured, "+changes" when the tree differs from it."""
+    head = sh("git", "-C", ROOT, "rev-parse", "--short=10", "HEAD").stdout.strip() or "unknown"
+    dirty = sh("git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no").stdout.strip()
+    return head + ("+changes" if dirty else "")
+
+
 def vm_rss_kib(pid, field="VmRSS"):
     """Resident memory of a process, KiB: VmRSS (all of it, shared library pages included) or
     RssAnon (its own heap and stacks, what no other process shares)."""
@@ -262,7 +269,7 @@ def main():
 
     results = {"machine": {"cpus": os.cpu_count(), "kernel": platform.release(),
                            "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")},
-               "command": " ".join(["bench/run"] + sys.argv[1:]), "runs": []}
+               "command": " ".join(["bench/run"] + sys.argv[1:]), "commit": commit(), "runs": []}
     concurrencies = [1, 16, 64, 256]
     for kind in ["unix", "tcp"]:
         factories = servers_for(kind)

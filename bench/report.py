@@ -68,7 +68,7 @@ def write(results, root):
              "`io_uring_enter` per turn). printerfacts runs "
              "on its default event loop (`--io-backend auto`: io_uring where the kernel allows it), "
              "printerfacts/epoll on the fallback.",
-             f"- Command: `{results['command']}`.", "",
+             f"- Command: `{results['command']}`, at commit `{results.get('commit', 'unknown')}`.", "",
              "## Unix socket, GET /fact", "",
              "| concurrency | server | req/s | CPU µs/req | mean µs | p99 µs |", "|---|---|---|---|---|---|"]
     for c in (1, 16, 64, 256):
@@ -176,50 +176,47 @@ def server_instructions(root):
 
 def where_cpu_goes(med, root):
     """Why CPU per request is what it is: user-space instructions (callgrind) beside the
-    measured CPU of printerfacts, nginx and the floor."""
+    measured CPU of printerfacts on each loop, nginx and the two floors."""
     ins = server_instructions(root)
-    fact, nginx, floor = (med.get((s, "unix", 64, "/fact")) for s in ("printerfacts", "nginx", "floor"))
+    pf = lambda s: med.get((s, "unix", 64, "/fact"))
+    fact, epoll, nginx, floor, ufloor = (pf(s) for s in ("printerfacts", "printerfacts/epoll", "nginx",
+                                                          "floor", "floor/io_uring"))
     if len(ins) < 2 or not (fact and nginx and floor):
         return []
-    return ["## Where the CPU goes", "",
-            f"User-space instructions per `/fact` request (callgrind, same h2load load): printerfacts "
-            f"{ins['printerfacts']:,}, nginx {ins['nginx']:,} ({ins['nginx'] / ins['printerfacts']:.1f}× more). "
-            f"Yet CPU per request is {fact['cpu_us_per_req']:.2f} µs against nginx's "
-            f"{nginx['cpu_us_per_req']:.2f} µs and the floor's {floor['cpu_us_per_req']:.2f} µs: most of "
-            "every server's time is the kernel's (at least a `recv`, a `sendmsg`/`writev` and a share "
-            "of `epoll_wait` per request, counted below), which the floor, parsing nothing, also pays. "
-            "What separates the servers is what is left: "
-            f"{fact['cpu_us_per_req'] - floor['cpu_us_per_req']:.2f} µs above the floor for printerfacts, "
-            f"{nginx['cpu_us_per_req'] - floor['cpu_us_per_req']:.2f} µs for nginx.", ""] + syscall_lines(root)
+    lines = ["## Where the CPU goes", "",
+             f"User-space instructions per `/fact` request (callgrind, same h2load load): printerfacts "
+             f"{ins['printerfacts']:,}, nginx {ins['nginx']:,} ({ins['nginx'] / ins['printerfacts']:.1f}× more). "
+             "Most of every server's time is the kernel's: on epoll at least a `recv`, a "
+             "`sendmsg`/`writev` and a share of `epoll_wait` per request (counted below), which the "
+             "epoll floor, parsing nothing, also pays, and which a system call's entry and exit make "
+             "dear on these machines. "
+             f"The floor takes {floor['cpu_us_per_req']:.2f} µs per request, nginx "
+             f"{nginx['cpu_us_per_req']:.2f} µs."]
+    if epoll:
+        lines[-1] += (f" printerfacts on its epoll fallback takes {epoll['cpu_us_per_req']:.2f} µs, "
+                      f"{epoll['cpu_us_per_req'] - floor['cpu_us_per_req']:+.2f} µs from the floor.")
+    lines[-1] += (f" On io_uring, the default, it takes {fact['cpu_us_per_req']:.2f} µs, below the "
+                  "epoll floor: the receives and sends still happen in the kernel, but a loop turn "
+                  "submits all of them and waits with one `io_uring_enter`, so the entries into the "
+                  "kernel, not the work, are what it saves")
+    if ufloor:
+        lines[-1] += (f"; the io_uring floor, doing the epoll floor's work that way, takes "
+                      f"{ufloor['cpu_us_per_req']:.2f} µs")
+    lines[-1] += "."
+    return lines + [""] + syscall_lines(root)
 
 
 def syscall_lines(root):
-    """The system calls per request that bench/syscalls.sh counted, and what they show."""
+    """The system calls per request that bench/syscalls.sh counted."""
     path = os.path.join(root, "bench", "out", "syscalls.txt")
     if not os.path.exists(path):
         return []
     text = [l.rstrip() for l in open(path) if l.startswith("syscalls per")]
     if not text:
         return []
-    lines = ["System calls per request (`bench/syscalls.sh`, kernel tracepoints, c=64):", "", "```", *text, "```", ""]
-    # recvfrom (or read) per request, by server: {"printerfacts": 2.001, "nginx": 1.0, ...}
-    reads = {}
-    for line in text:
-        m = re.match(r"syscalls per /fact request \((\w+)\):.* (?:recvfrom|read) ([\d.]+)", line)
-        if m:
-            reads[m.group(1)] = float(m.group(2))
-    failed = re.search(r"\(printerfacts\):.*recvfrom with EAGAIN ([\d.]+)", "\n".join(text))
-    extra = reads.get("printerfacts", 0) - reads.get("nginx", 0)
-    if "printerfacts" in reads and "nginx" in reads and extra >= 0.5 and failed:
-        lines += [f"printerfacts makes {extra:.2f} more reads per request than nginx, and "
-                  f"{float(failed.group(1)):.2f} of its reads per request fail with `EAGAIN`. After each "
-                  "response, Asio's epoll reactor tries the next read at once, before waiting, and under "
-                  "this load the client has not yet sent its next request. Asio "
-                  "skips the attempt only after a read that hit end-of-file; it never treats a short "
-                  "read as \"drained\" the way nginx does. Waiting with `async_wait` instead costs an "
-                  "`epoll_ctl` per request (Asio re-arms the descriptor), so within Asio's reactor one "
-                  "extra call per request is the price.", ""]
-    return lines
+    return ["System calls per request (`bench/syscalls.sh`, kernel tracepoints, c=64; printerfacts/epoll "
+            "reads once per request: a short read is taken as \"drained\", `connections/reactor_hints.hpp`):",
+            "", "```", *text, "```", ""]
 
 
 def micro_allocations(root):
