@@ -415,6 +415,10 @@ Task<> run_session(Stream socket, Peer peer, [[maybe_unused]] ConnectionBudget::
   std::string head;  // the response head, rendered here; reused by every response
 
   for (bool first = true;; first = false) {
+    // Whether the request came whole from one read that took less than it asked for: then
+    // nothing more was waiting in the socket (a short read on a stream socket drains it,
+    // epoll(7)), and closing needs no FIONREAD to know that nothing is unread.
+    bool short_read = false;
     // Step 1: wait for the next request, or learn that the connection is done.
     if (must_wait(buffer, ctx.registry, first)) {
       entry.idle = !first;
@@ -424,7 +428,8 @@ Task<> run_session(Stream socket, Peer peer, [[maybe_unused]] ConnectionBudget::
       if (!ec) {
         // Less than asked: nothing more is queued, so the next read waits for epoll rather
         // than trying recv() first (connections/reactor_hints.hpp).
-        if (n < 1024) note_drained(socket);
+        short_read = n < 1024;
+        if (short_read) note_drained(socket);
         buffer.commit(n);
       } else if (ec != asio::error::operation_aborted || !ctx.registry.draining()) {
         break;  // the peer closed, the idle deadline passed, the socket failed
@@ -455,6 +460,7 @@ Task<> run_session(Stream socket, Peer peer, [[maybe_unused]] ConnectionBudget::
 
       // Step 2: read it.
       std::optional<Incoming> parsed = parse_buffered(buffer, parser);
+      if (!parsed) short_read = false;  // more reads follow: what they left is not known
       const Incoming incoming = parsed ? *parsed : co_await read_request(socket, buffer, parser);
       record.identify(*site, ctx.rng);
       if (incoming.abandoned) break;
@@ -481,8 +487,10 @@ Task<> run_session(Stream socket, Peer peer, [[maybe_unused]] ConnectionBudget::
       // input sends. A request read to its end, with nothing after it buffered or waiting,
       // leaves nothing for it to guard: close at once (nginx lingers only when the client may
       // still be sending), saving its shutdown, reads and wait. A refused request may be
-      // followed by the rest of its body, still on its way: that one lingers.
-      if (read_whole && buffer.size() == 0 && nothing_unread(socket)) break;
+      // followed by the rest of its body, still on its way: that one lingers. "Nothing
+      // waiting" is the short read's word when there was one (as nginx's read->ready is),
+      // else FIONREAD's.
+      if (read_whole && buffer.size() == 0 && (short_read || nothing_unread(socket))) break;
       co_await close_gracefully(socket, entry);
       co_return;
     }

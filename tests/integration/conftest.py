@@ -172,6 +172,16 @@ def start(workdir):
         assert report is None, s.stderr()[report.start():report.start() + 4000]
 
 
+def io_uring_refusal(binary=None):
+    """Why io_uring cannot serve on this machine, as the server says it ("" when it can): a
+    container's seccomp profile or kernel.io_uring_disabled. Tests of the io_uring loop by name
+    skip there with this reason; everything else runs on the epoll fallback."""
+    # --check creates nothing: the path only needs a directory that exists.
+    r = subprocess.run([binary or BINARY, "--check", "--io-backend", "io_uring", "--listen",
+                        "unix:/tmp/pf-probe.sock"], capture_output=True, text=True, timeout=60)
+    return "" if r.returncode == 0 else r.stderr.strip()
+
+
 def unix_connect(path, timeout=10):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)

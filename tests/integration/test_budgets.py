@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import exchange, unix_connect
+from conftest import exchange, io_uring_refusal, unix_connect
 from package import RELEASE
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -25,6 +25,12 @@ BINARY = os.path.join(RELEASE, "printerfacts")
 MODES = {"access_log_off": [], "access_log_and_metrics_on": ["--log"]}
 # Each event loop has budgets of its own (--io-backend); both run in CI.
 BACKENDS = ["epoll", "io_uring"]
+
+
+def needs(backend):
+    """Skips a budget of the io_uring loop where this machine refuses io_uring (said why)."""
+    if backend == "io_uring" and (why := io_uring_refusal(BINARY)):
+        pytest.skip(f"io_uring is unavailable on this machine: {why}")
 
 
 def within(name, measured, budget, ratchet=BUDGETS["ratchet"]):
@@ -41,6 +47,7 @@ def within(name, measured, budget, ratchet=BUDGETS["ratchet"]):
 @pytest.mark.parametrize("mode", MODES)
 def test_instructions_per_request(mode, backend):
     assert os.path.exists(BINARY), f"no release build in {RELEASE} (scripts/test builds one)"
+    needs(backend)
     out = subprocess.run([os.path.join(ROOT, "bench", "callgrind-server.sh"), *MODES[mode]],
                          env={**os.environ, "PRINTERFACTS_BIN": BINARY,
                               "PRINTERFACTS_IO_BACKEND": backend},
@@ -142,6 +149,7 @@ def system_calls(mode, backend, warm, load):
 @pytest.mark.parametrize("mode", MODES)
 def test_system_calls_per_request(mode, backend):
     assert os.path.exists(BINARY), f"no release build in {RELEASE} (scripts/test builds one)"
+    needs(backend)
     n = 3000
     calls = system_calls(mode, backend, lambda sock: paced(sock, 200), lambda sock: paced(sock, n))
     per_request = round(calls / n, 2)
@@ -155,6 +163,7 @@ def test_system_calls_per_request(mode, backend):
 def test_system_calls_per_short_connection(mode, backend):
     """A connection per request (accept, read, answer, close), one after another."""
     assert os.path.exists(BINARY), f"no release build in {RELEASE} (scripts/test builds one)"
+    needs(backend)
     n = 1000
     calls = system_calls(mode, backend, lambda sock: short_connections(sock, 100),
                          lambda sock: short_connections(sock, n))

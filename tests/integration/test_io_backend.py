@@ -12,7 +12,8 @@ import subprocess
 
 import pytest
 
-from conftest import BINARY, exchange, metrics, read_response, unix_connect, wait_until
+from conftest import (BINARY, exchange, io_uring_refusal, metrics, read_response, unix_connect,
+                      wait_until)
 
 NR_IO_URING_SETUP = 425  # x86_64, arm64 and every architecture since Linux 5.1 (unified table)
 AUDIT_ARCH_X86_64 = 0xC000003E
@@ -46,14 +47,6 @@ def refuse_io_uring(err):
         if libc.prctl(22, 2, ctypes.byref(prog), 0, 0) != 0:  # PR_SET_SECCOMP, FILTER
             raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP")
     return install
-
-
-def io_uring_refusal():
-    """Why io_uring cannot serve on this machine, as the server says it ("" when it can)."""
-    # --check creates nothing: the path only needs a directory that exists.
-    r = subprocess.run([BINARY, "--check", "--io-backend", "io_uring", "--listen",
-                        "unix:/tmp/pf-probe.sock"], capture_output=True, text=True, timeout=60)
-    return "" if r.returncode == 0 else r.stderr.strip()
 
 
 def fact(sock_path):

@@ -63,7 +63,9 @@ def test_systemd_socket_activation(workdir):
         # The first connection is what makes systemd-socket-activate exec us.
         assert curl("--unix-socket", path, "http://x/healthz").stdout == "ok\n"
         server.wait_ready()
-        assert f"listening on unix:{path} (from systemd)" in server.stderr()
+        # Said by the log's own thread: it may reach the file just after READY=1 reached us.
+        wait_until(lambda: f"listening on unix:{path} (from systemd)" in server.stderr(),
+                   "the 'listening on ... (from systemd)' line", timeout=10)
         assert not os.path.exists(os.path.join(workdir, "ignored.sock"))
         assert curl("--unix-socket", path, "http://x/fact").stdout.endswith("\n")
         assert server.stop() == 0
