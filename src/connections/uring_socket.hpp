@@ -35,9 +35,11 @@
 
 namespace printerfacts {
 
-/// A completion handler of signature void(error_code, std::size_t), kept in place: no
-/// allocation per operation (the coroutine's handler is a few pointers; async_write's wraps it
-/// with its buffers).
+/// A completion handler of signature void(error_code, std::size_t), kept in place in `Size`
+/// bytes: no allocation per operation (the coroutine's handler is a few pointers; async_write's
+/// wraps it with its buffers). Every connection holds two, idle or not: they are no larger
+/// than the handlers the session gives them (a static_assert says when one outgrows its slot).
+template <std::size_t Size>
 class HandlerSlot {
  public:
   HandlerSlot() = default;
@@ -77,7 +79,7 @@ class HandlerSlot {
     destroy_ = nullptr;
   }
 
-  static constexpr std::size_t kSize = 256;
+  static constexpr std::size_t kSize = Size;
   alignas(std::max_align_t) unsigned char storage_[kSize];
   void (*invoke_)(void*, boost::system::error_code, std::size_t) = nullptr;
   void (*destroy_)(void*) = nullptr;
@@ -172,8 +174,8 @@ class UringConn {
   int fd_;
   Op read_op_;
   Op send_op_;
-  HandlerSlot read_handler_;
-  HandlerSlot write_handler_;
+  HandlerSlot<32> read_handler_;    ///< the coroutine's own handler
+  HandlerSlot<128> write_handler_;  ///< async_write's, around the coroutine's
   iovec iov_[kMaxIov]{};
   int iov_count_ = 0;
   msghdr msg_{};
