@@ -50,21 +50,26 @@ class Admission {
   /// `listener` is the listener's index (for metrics); `metrics_listener` when it serves only
   /// /metrics and /healthz. `budget` is the limit this listener's connections count against,
   /// shared with the other listeners of its kind in every worker; it must outlive the Admission.
-  Admission(std::size_t listener, bool metrics_listener, ConnectionBudget& budget)
-      : listener_(listener), metrics_listener_(metrics_listener), budget_(&budget) {}
+  /// `workers` is how many workers share `budget` (for above_fair_share).
+  Admission(std::size_t listener, bool metrics_listener, ConnectionBudget& budget,
+            std::size_t workers)
+      : listener_(listener),
+        metrics_listener_(metrics_listener),
+        budget_(&budget),
+        workers_(workers) {}
 
   /// Serves or turns away `s`, a connection of `Protocol` on either event loop (an Asio
   /// socket, or a UringSocket).
-  /// Load-aware admission: whether this worker, holding `mine` connections, should leave new
-  /// ones of this listener to the other `workers` until it is back near the mean. The kernel
+  /// Load-aware admission: whether the worker of `ctx` should leave new connections of this
+  /// listener to the other workers until it is back near the mean. The kernel
   /// wakes the first waiting worker for each connection, so without this the worker that is
   /// awake takes a whole burst and keeps it for the connections' lives. "Well above" is more
   /// than a quarter above the mean and at least 8 more, so that small differences never stop
   /// anyone; one worker alone, and the metrics listeners, never stop.
-  bool above_fair_share(std::size_t mine, std::size_t workers) const {
-    if (workers <= 1 || metrics_listener_) return false;
-    const std::size_t mean = budget_->open() / workers;
-    return mine > mean + std::max<std::size_t>(mean / 4, 8);
+  bool above_fair_share(const SessionContext& ctx) const {
+    if (workers_ <= 1 || metrics_listener_) return false;
+    const std::size_t mean = budget_->open() / workers_;
+    return ctx.registry.size() > mean + std::max<std::size_t>(mean / 4, 8);
   }
 
   template <class Protocol, class Stream = Socket<Protocol>>
@@ -111,6 +116,7 @@ class Admission {
   std::size_t listener_;
   bool metrics_listener_;
   ConnectionBudget* budget_;
+  std::size_t workers_;
   ThrottledWarning refused_;
   ThrottledWarning over_limit_;
 };

@@ -62,7 +62,6 @@ struct Acceptor {
   ThrottledWarning accept_failed;
   /// Registered level-triggered and exclusive (exclusive_listener): each accept waits for epoll.
   bool exclusive = false;
-  std::size_t workers = 1;  ///< for the fair share (Admission::above_fair_share)
 
   // Shutdown: stop accepting. Connections already queued in a socket we created would be reset
   // when it closes, though their clients may have sent a request already; once the file is gone
@@ -113,7 +112,6 @@ struct UringAcceptor : UringOp {
   bool take_backlog;
   bool is_unix;
   ThrottledWarning accept_failed;
-  std::size_t workers = 1;
   bool armed = false;   ///< an accept is in the kernel
   bool paused = false;  ///< above the fair share: no accept until back (resume_if_fair)
   std::function<void()> nudge_others;  ///< makes every other worker take a loop turn
@@ -145,7 +143,7 @@ struct UringAcceptor : UringOp {
     if (paused && !stopping && !armed && !backing_off && !above_fair_share()) arm();
   }
 
-  bool above_fair_share() const { return admission.above_fair_share(ctx.registry.size(), workers); }
+  bool above_fair_share() const { return admission.above_fair_share(ctx); }
 
   void admit(int connection) {
     UringSocket s(ring, executor, connection, ctx.options.send_timeout);
@@ -225,11 +223,11 @@ Task<> accept_loop(Acceptor<Protocol>& a, SessionContext& ctx) {
       // Even when shutdown closed the acceptor meanwhile: the connection was accepted before
       // that, and dropping it unread would reset a client that may have sent its request.
       a.admission.template admit<Protocol>(std::move(socket), ctx);
-      if (a.exclusive && a.admission.above_fair_share(ctx.registry.size(), a.workers)) {
+      if (a.exclusive && a.admission.above_fair_share(ctx)) {
         // Well above the mean: out of the listener's epoll set, so that the kernel wakes
         // another worker for the next connections, until this one is back near the mean.
         exclusive_listener(a.socket, a.socket.get_executor().context(), false);
-        while (a.socket.is_open() && a.admission.above_fair_share(ctx.registry.size(), a.workers)) {
+        while (a.socket.is_open() && a.admission.above_fair_share(ctx)) {
           backoff.expires_after(std::chrono::milliseconds(10));
           co_await backoff.async_wait(use_tuple);
         }
@@ -288,23 +286,20 @@ Worker::Worker(const Options& options, const ListenerSet& listeners,
   const std::size_t workers = worker_threads(options);
   std::size_t index = 0;
   for (const auto& l : listeners.listeners()) {
-    const Admission admission(index++, l.metrics, l.metrics ? monitoring : service);
+    const Admission admission(index++, l.metrics, l.metrics ? monitoring : service, workers);
     UniqueFd fd(::dup(l.fd.get()));
     if (!fd.valid()) throw errno_error("dup() of listener " + l.name, errno);
     // Queued connections of a socket we created are served at shutdown; those of a systemd
     // socket wait there for our successor.
     const bool take_backlog = !l.from_systemd;
     if (ring_) {
-      ring_acceptors_
-          .emplace_back(*ring_, io_.get_executor(), ctx_, fd.release(), admission, take_backlog,
-                        l.is_unix)
-          .workers = workers;
+      ring_acceptors_.emplace_back(*ring_, io_.get_executor(), ctx_, fd.release(), admission,
+                                   take_backlog, l.is_unix);
     } else if (l.is_unix) {
       auto& a = std::get<Acceptor<unix_stream>>(acceptors_.emplace_back(
           std::in_place_type<Acceptor<unix_stream>>,
           Acceptor<unix_stream>{{io_, unix_stream(), fd.release()}, admission, take_backlog, {}}));
       a.exclusive = exclusive_listener(a.socket, io_);
-      a.workers = workers;
       asio::co_spawn(io_, accept_loop(a, ctx_), log_connection_failure);
     } else {
       const tcp protocol = tcp_protocol_of(fd.get(), l.name);
@@ -312,7 +307,6 @@ Worker::Worker(const Options& options, const ListenerSet& listeners,
           std::in_place_type<Acceptor<tcp>>,
           Acceptor<tcp>{{io_, protocol, fd.release()}, admission, take_backlog, {}}));
       a.exclusive = exclusive_listener(a.socket, io_);
-      a.workers = workers;
       asio::co_spawn(io_, accept_loop(a, ctx_), log_connection_failure);
     }
   }
