@@ -1,7 +1,7 @@
 // What printerfacts knows that Asio 1.81's epoll reactor does not, told to it so that it spares
 // system calls: that a short read drained a socket (note_drained), that an accepted socket has
-// no duplicate (note_not_duplicated), and how the workers' listening sockets should wake them
-// (exclusive_listener, accepted_one).
+// no duplicate (note_not_duplicated), that it is non-blocking already (note_non_blocking), and how
+// the workers' listening sockets should wake them (exclusive_listener, accepted_one).
 //
 // A stream socket whose read returned less than was asked has an empty receive queue (epoll(7):
 // "the read ... returns less than requested"); with the edge-triggered registration Asio uses,
@@ -184,5 +184,15 @@ void note_not_duplicated(boost::asio::basic_stream_socket<Protocol, Executor>& s
 
 template <class Stream>
 void note_not_duplicated(Stream&) {}
+
+/// For a socket whose descriptor is already non-blocking (accept4 with SOCK_NONBLOCK): puts it
+/// in Asio's non-blocking mode, as `non_blocking(true)` would, without that call's
+/// ioctl(FIONBIO) (one system call on every new connection).
+template <class Protocol, class Executor>
+void note_non_blocking(boost::asio::basic_stream_socket<Protocol, Executor>& socket) {
+  using Socket = boost::asio::basic_stream_socket<Protocol, Executor>;
+  drained_detail::SocketImpl<Socket>::of(socket).state_ |=
+      boost::asio::detail::socket_ops::non_blocking;
+}
 
 }  // namespace printerfacts

@@ -405,7 +405,8 @@ Task<> run_session(Stream socket, Peer peer, [[maybe_unused]] ConnectionBudget::
   } closed{ctx.metrics, listener};
   const Options& opts = ctx.options;
   beast::error_code nb_ec;
-  socket.non_blocking(true, nb_ec);  // for the fast paths of steps 1 and 3
+  // For the fast paths of steps 1 and 3; the epoll loop's accept made it so already.
+  if (!socket.non_blocking()) socket.non_blocking(true, nb_ec);
   // Everything a connection reads goes through this buffer, and its maximum is the bound on
   // what a client can make the server hold for it, whatever it sends and however slowly: a head
   // may fill it up to the header limit, and the body is parsed out of it and dropped

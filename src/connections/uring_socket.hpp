@@ -219,6 +219,7 @@ class UringSocket {
   int native_handle() const { return conn_->fd(); }
   bool is_open() const { return conn_->is_open(); }
   void non_blocking(bool, boost::system::error_code& ec) { ec = {}; }
+  bool non_blocking() const { return true; }
 
   template <class MutableBufferSequence, class Token>
   auto async_read_some(const MutableBufferSequence& buffers, Token&& token) {

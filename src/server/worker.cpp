@@ -12,6 +12,7 @@
 #include <functional>
 
 #include "connections/admission.hpp"
+#include "connections/nonblocking_accept.hpp"
 #include "connections/reactor_hints.hpp"
 #include "connections/uring_socket.hpp"
 #include "log/diagnostics.hpp"
@@ -57,6 +58,7 @@ std::chrono::steady_clock::duration sweep_tick(const Options& o) {
 template <class Protocol>
 struct Acceptor {
   typename Protocol::acceptor::template rebind_executor<Executor>::other socket;
+  Protocol protocol;  ///< of the connections it accepts
   Admission admission;
   bool take_backlog;  ///< at shutdown, serve what is already queued (false: leave it to systemd)
   ThrottledWarning accept_failed;
@@ -217,8 +219,16 @@ template <class Protocol>
 Task<> accept_loop(Acceptor<Protocol>& a, SessionContext& ctx) {
   Timer backoff(a.socket.get_executor());
   for (;;) {
-    auto [ec, socket] = co_await a.socket.async_accept(use_tuple);
+    auto [ec, fd] = co_await async_accept_nonblocking(a.socket, use_tuple);
+    Socket<Protocol> socket(a.socket.get_executor());
+    // Registered with the worker's epoll; fails only for want of kernel memory, and is then
+    // treated as a failed accept (the connection is closed unread).
     if (!ec) {
+      socket.assign(a.protocol, fd, ec);
+      if (ec) ::close(fd);
+    }
+    if (!ec) {
+      note_non_blocking(socket);
       if (a.exclusive) accepted_one(a.socket);
       // Even when shutdown closed the acceptor meanwhile: the connection was accepted before
       // that, and dropping it unread would reset a client that may have sent its request.
@@ -298,14 +308,15 @@ Worker::Worker(const Options& options, const ListenerSet& listeners,
     } else if (l.is_unix) {
       auto& a = std::get<Acceptor<unix_stream>>(acceptors_.emplace_back(
           std::in_place_type<Acceptor<unix_stream>>,
-          Acceptor<unix_stream>{{io_, unix_stream(), fd.release()}, admission, take_backlog, {}}));
+          Acceptor<unix_stream>{
+              {io_, unix_stream(), fd.release()}, unix_stream(), admission, take_backlog, {}}));
       a.exclusive = exclusive_listener(a.socket, io_);
       asio::co_spawn(io_, accept_loop(a, ctx_), log_connection_failure);
     } else {
       const tcp protocol = tcp_protocol_of(fd.get(), l.name);
       auto& a = std::get<Acceptor<tcp>>(acceptors_.emplace_back(
           std::in_place_type<Acceptor<tcp>>,
-          Acceptor<tcp>{{io_, protocol, fd.release()}, admission, take_backlog, {}}));
+          Acceptor<tcp>{{io_, protocol, fd.release()}, protocol, admission, take_backlog, {}}));
       a.exclusive = exclusive_listener(a.socket, io_);
       asio::co_spawn(io_, accept_loop(a, ctx_), log_connection_failure);
     }
