@@ -100,6 +100,20 @@ struct Options {
   // Also serve /metrics on the main listeners. Default: off.
   bool metrics_on_main = false;
 
+  // Watch the paths of the Unix sockets this process created (not those systemd passed): a
+  // deleted one is re-created, one a successor took over (--takeover, an upgrade) makes this
+  // process drain and exit 0, anything else put there is left alone and /healthz answers 503
+  // (docs/deployment.md, "The socket's life"). Default: on.
+  bool socket_guard = true;
+  // Take the Unix socket paths over from a running instance instead of refusing to start: bind
+  // PATH.takeover, then rename it over PATH (atomic), so that every connect() finds a listening
+  // socket; the old instance's guard sees the successor and drains. Default: off.
+  bool takeover = false;
+  // Keep each Unix socket this process creates in systemd's file-descriptor store (FDSTORE=1;
+  // the unit needs FileDescriptorStoreMax=), so that the next process of the unit takes it back
+  // and a restart refuses no connection. Default: off.
+  bool fd_store = false;
+
   // Permit socket modes that let every local user connect (any "other" bit). Default: off, so a
   // typo such as 0666 for 0660 fails at start-up instead of exposing the service.
   bool allow_world = false;

@@ -324,6 +324,19 @@ const std::vector<Setting>& table() {
                                                   "group (name or GID) of created Unix sockets",
                                                   "a group name or GID such as www-data"),
                 "the process's group"),
+      row<&Options::socket_guard, OnOff>(
+          "socket-guard", "on|off",
+          "re-create a created Unix socket whose file is deleted; drain when a successor takes "
+          "its path",
+          "on or off"),
+      row<&Options::takeover, Flag>(
+          "takeover", "",
+          "take the Unix socket paths over from a running instance (it drains and exits)",
+          "true or false"),
+      row<&Options::fd_store, Flag>(
+          "fd-store", "",
+          "keep created Unix sockets in systemd's file-descriptor store across restarts",
+          "true or false"),
       row<&Options::backlog, Number<int>>("backlog", "N", "listen backlog of created sockets",
                                           "a whole number such as 4096"),
       row<&Options::max_connections, Number<unsigned>>(

@@ -99,7 +99,13 @@ int run(int argc, const char* const* argv, const Options& options,
   // The access log's own writer: the workers hand lines over and never wait for stdout.
   std::optional<LogStream> access_log;
   if (options.access_log) access_log.emplace(STDOUT_FILENO, "access", say, true);
+  // Started by an upgrade (SIGUSR2 to our predecessor): the pipe to say "ready" on.
+  const int predecessor = take_upgrade_fd();
   ListenerSet listeners = ListenerSet::open(options, ids);
+  if (options.fd_store) {
+    const std::size_t stored = listeners.keep_in_fd_store();
+    if (stored > 0) spdlog::info("kept {} socket(s) in systemd's file-descriptor store", stored);
+  }
   if (listeners.stale_sockets_replaced() > 0) {
     spdlog::warn("removed {} stale socket file(s) left by a previous run",
                  listeners.stale_sockets_replaced());
@@ -127,7 +133,8 @@ int run(int argc, const char* const* argv, const Options& options,
       Forwarding{ids.site.trusted, ids.site.client_header});
   Server server(options, std::move(listeners), metrics ? &*metrics : nullptr, health,
                 std::move(site), command_line_reloader(argc, argv, options, fixtures),
-                access_log ? &*access_log : nullptr, backend);
+                access_log ? &*access_log : nullptr, backend, current_invocation(argc, argv),
+                predecessor);
   const int code = server.run();
   logs_deadline = server.shutdown_deadline() + kLogGrace;
   if (access_log && !access_log->drain(logs_deadline)) {

@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 
 #include "listeners/systemd.hpp"
@@ -138,7 +139,61 @@ void warn_about_location(const std::string& path, std::optional<gid_t> group) {
   }
 }
 
+// A socket handed on by our predecessor (an upgrade) or systemd's fd store, named by
+// Listener::handover_name().
+struct Inherited {
+  UniqueFd fd;
+  bool metrics = false;
+  bool is_unix = false;
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+
+std::optional<Inherited> parse_handover_name(const std::string& name) {
+  // pf.ROLE.unix.DEV.INO or pf.ROLE.tcp
+  unsigned long long dev = 0, ino = 0;
+  char role[16] = {}, kind[8] = {};
+  int used = 0;
+  if (std::sscanf(name.c_str(), "pf.%15[a-z].%7[a-z]%n", role, kind, &used) != 2) {
+    return std::nullopt;
+  }
+  Inherited in;
+  const std::string r = role, k = kind;
+  if (r != "service" && r != "metrics") return std::nullopt;
+  in.metrics = r == "metrics";
+  if (k == "tcp" && name.size() == static_cast<std::size_t>(used)) return in;
+  if (k != "unix" || std::sscanf(name.c_str() + used, ".%llu.%llu", &dev, &ino) != 2) {
+    return std::nullopt;
+  }
+  in.is_unix = true;
+  in.dev = static_cast<dev_t>(dev);
+  in.ino = static_cast<ino_t>(ino);
+  return in;
+}
+
+// Whether inherited socket `in` is the one configured as `a`: a Unix socket bound at the same
+// path, or a TCP socket on the same address (any port where the port asked for is 0).
+bool same_address(const Inherited& in, const ListenAddress& a) {
+  bool is_unix = false;
+  const std::string bound = describe_socket(in.fd.get(), is_unix);
+  if (a.kind == ListenAddress::Kind::unix_socket) return is_unix && bound == "unix:" + a.path;
+  if (is_unix) return false;
+  if (a.port == 0) {
+    const auto colon = bound.rfind(':');
+    return colon != std::string::npos && (bound.substr(0, colon + 1) + "0") == a.to_string();
+  }
+  return bound == a.to_string();
+}
+
 }  // namespace
+
+std::string Listener::handover_name() const {
+  if (from_systemd) return systemd_name;
+  const char* role = metrics ? "metrics" : "service";
+  if (!is_unix || !owned) return fmt::format("pf.{}.tcp", role);
+  return fmt::format("pf.{}.unix.{}.{}", role, static_cast<unsigned long long>(owned->dev),
+                     static_cast<unsigned long long>(owned->ino));
+}
 
 std::size_t ListenerSet::check(const Options& options, const ResolvedIds& ids) {
   // Sockets systemd would pass are its own to create: nothing of ours to check.
@@ -171,11 +226,18 @@ std::size_t ListenerSet::check(const Options& options, const ResolvedIds& ids) {
 
 ListenerSet ListenerSet::open(const Options& options, const ResolvedIds& ids) {
   ListenerSet set;
+  std::vector<Inherited> inherited;
   for (auto& passed : systemd::take_listen_fds()) {
+    if (auto in = parse_handover_name(passed.name)) {
+      in->fd = std::move(passed.fd);
+      inherited.push_back(std::move(*in));
+      continue;
+    }
     Listener l;
     l.fd = std::move(passed.fd);
     l.from_systemd = true;
     l.metrics = passed.name == "metrics";
+    l.systemd_name = passed.name;
     // Never created, chmod-ed or unlinked here: systemd owns the file and its permissions
     // (SocketMode=, SocketGroup=), and keeps the socket across our restarts.
     l.name = describe_socket(l.fd.get(), l.is_unix);
@@ -183,15 +245,42 @@ ListenerSet ListenerSet::open(const Options& options, const ResolvedIds& ids) {
   }
   if (!set.listeners_.empty()) return set;
 
+  // An inherited socket serves the address it was bound to, if that is still configured: its
+  // file is ours (the name says which file, by device and inode). One no longer configured is
+  // closed, and its file removed if it is still that very file.
+  const auto take_inherited = [&](const ListenAddress& address, bool metrics, Listener& l) -> bool {
+    for (auto& in : inherited) {
+      if (!in.fd.valid() || in.metrics != metrics || !same_address(in, address)) continue;
+      l.fd = std::move(in.fd);
+      l.is_unix = in.is_unix;
+      l.inherited = true;
+      l.name = in.is_unix ? address.to_string() : describe_socket(l.fd.get(), l.is_unix);
+      if (in.is_unix) {
+        SocketFile file{address.path, in.dev, in.ino, {}};
+        struct stat st {};
+        if (::lstat(address.path.c_str(), &st) == 0 && st.st_dev == in.dev && st.st_ino == in.ino) {
+          file.ctime = st.st_ctim;
+        }
+        l.owned = std::move(file);
+      }
+      return true;
+    }
+    return false;
+  };
   const auto add = [&](const ListenAddress& address, bool metrics, mode_t mode,
                        std::optional<gid_t> group) {
     Listener l;
     l.metrics = metrics;
+    const UnixSocketOptions how{
+        .mode = mode, .group = group, .backlog = options.backlog, .takeover = options.takeover};
+    if (address.kind == ListenAddress::Kind::unix_socket) l.created_with = how;
+    if (take_inherited(address, metrics, l)) {
+      set.listeners_.push_back(std::move(l));
+      return;
+    }
     if (address.kind == ListenAddress::Kind::unix_socket) {
       warn_about_location(address.path, group);
-      BoundUnixSocket bound = bind_unix_socket(
-          address.path,
-          UnixSocketOptions{.mode = mode, .group = group, .backlog = options.backlog});
+      BoundUnixSocket bound = bind_unix_socket(address.path, how);
       if (bound.replaced_stale) ++set.stale_replaced_;
       l.fd = std::move(bound.fd);
       l.is_unix = true;
@@ -207,12 +296,60 @@ ListenerSet ListenerSet::open(const Options& options, const ResolvedIds& ids) {
   for (const auto& a : options.metrics_listen) {
     add(a, true, options.metrics_socket_mode, ids.metrics_socket_group);
   }
+  for (auto& in : inherited) {
+    if (!in.fd.valid()) continue;
+    bool is_unix = false;
+    const std::string name = describe_socket(in.fd.get(), is_unix);
+    spdlog::info("closing the inherited socket {}: no longer configured", name);
+    if (is_unix) {
+      struct stat st {};
+      const std::string path = name.substr(5);
+      if (::lstat(path.c_str(), &st) == 0) {
+        remove_unix_socket(SocketFile{path, in.dev, in.ino, st.st_ctim});
+      }
+    }
+  }
   return set;
+}
+
+const Listener& ListenerSet::recreate(std::size_t index) {
+  Listener& l = listeners_.at(index);
+  const std::string path = l.owned->path;
+  UnixSocketOptions how = l.created_with;
+  how.takeover = false;  // the path is empty: nothing to take over
+  BoundUnixSocket bound = bind_unix_socket(path, how);
+  const std::string old_name = l.handover_name();
+  l.fd = std::move(bound.fd);
+  l.owned = std::move(bound.file);
+  l.inherited = false;
+  if (l.kept) {
+    // The store must hand the next process the socket at the path, not the one deleted.
+    systemd::remove_stored_fd(old_name);
+    l.kept = systemd::store_fd(l.fd.get(), l.handover_name());
+  }
+  return l;
+}
+
+std::size_t ListenerSet::keep_in_fd_store() {
+  std::size_t sent = 0;
+  if (!systemd::notify_socket_set()) return 0;
+  for (auto& l : listeners_) {
+    if (!l.owned) continue;
+    // An inherited socket is in the store already (from it, or put there by our predecessor).
+    if (!l.inherited && systemd::store_fd(l.fd.get(), l.handover_name())) ++sent;
+    l.kept = true;
+  }
+  return sent;
+}
+
+void ListenerSet::disown_files() {
+  for (auto& l : listeners_) l.owned.reset();
 }
 
 void ListenerSet::remove_files() {
   for (auto& l : listeners_) {
-    if (l.owned) remove_unix_socket(*l.owned);
+    // A kept socket's file stays for the next process, which takes the socket from the store.
+    if (l.owned && !l.kept) remove_unix_socket(*l.owned);
     l.owned.reset();
   }
 }

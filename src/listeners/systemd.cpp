@@ -4,6 +4,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <string>
 
@@ -39,8 +40,36 @@ bool listen_fds_passed() {
   return pid != nullptr && fds != nullptr && std::to_string(::getpid()) == pid;
 }
 
+namespace {
+// Set once the main PID is our successor's: what we would say (STOPPING=1) is not about the
+// service any more, and systemd would refuse it from a process that is not the main one.
+std::atomic<bool> handed_over{false};
+}  // namespace
+
 void notify(std::string_view state) {
+  if (handed_over.load()) return;
   ::sd_notify(0, std::string(state).c_str());
+}
+
+bool notify_socket_set() {
+  const char* socket = std::getenv("NOTIFY_SOCKET");
+  return socket != nullptr && *socket != '\0';
+}
+
+bool store_fd(int fd, const std::string& name) {
+  if (handed_over.load() || !notify_socket_set()) return false;
+  const std::string state = "FDSTORE=1\nFDNAME=" + name;
+  return ::sd_pid_notify_with_fds(0, 0, state.c_str(), &fd, 1) > 0;
+}
+
+void remove_stored_fd(const std::string& name) {
+  if (handed_over.load()) return;
+  ::sd_notify(0, ("FDSTOREREMOVE=1\nFDNAME=" + name).c_str());
+}
+
+void hand_over_to(pid_t pid) {
+  ::sd_notify(0, ("MAINPID=" + std::to_string(pid) + "\nREADY=1").c_str());
+  handed_over.store(true);
 }
 
 std::chrono::microseconds watchdog_interval() {

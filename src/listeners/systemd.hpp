@@ -2,6 +2,8 @@
 // the notification protocol (Type=notify, watchdog). Both are no-ops outside systemd.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <string>
 #include <string_view>
@@ -24,8 +26,22 @@ std::vector<PassedSocket> take_listen_fds();
 /// without taking them.
 bool listen_fds_passed();
 
-/// sd_notify(): "READY=1", "STOPPING=1", "WATCHDOG=1", "STATUS=...". Ignored outside systemd.
+/// sd_notify(): "READY=1", "STOPPING=1", "WATCHDOG=1", "STATUS=...". Ignored outside systemd,
+/// and once the main PID was handed to a successor (hand_over_to).
 void notify(std::string_view state);
+
+/// Whether NOTIFY_SOCKET is set: systemd (Type=notify) listens to what we say.
+bool notify_socket_set();
+
+/// Puts `fd` in the unit's file-descriptor store under `name` (FDSTORE=1, FDNAME=); the unit
+/// needs FileDescriptorStoreMax=. Returns whether it was sent.
+bool store_fd(int fd, const std::string& name);
+/// Takes the descriptors stored under `name` out of the store (FDSTOREREMOVE=1).
+void remove_stored_fd(const std::string& name);
+
+/// Tells systemd that `pid`, our successor, is the service's main process now (MAINPID=);
+/// from then on this process says nothing more to systemd.
+void hand_over_to(pid_t pid);
 
 /// The watchdog interval systemd expects pings within (WatchdogSec=), or zero when disabled.
 std::chrono::microseconds watchdog_interval();

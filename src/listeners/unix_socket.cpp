@@ -173,7 +173,7 @@ ExistingPath probe_path(const std::string& path, int* error) {
 }
 
 BoundUnixSocket bind_unix_socket(const std::string& path, const UnixSocketOptions& options) {
-  const sockaddr_un addr = make_address(path);
+  (void)make_address(path);  // a path too long fails here, before anything is made
   // Before anything is created: a group the process may not give would fail after bind().
   if (options.group && !may_set_group(*options.group)) throw cannot_set_group(path, *options.group);
   UniqueFd lock = take_lock(path);
@@ -189,13 +189,16 @@ BoundUnixSocket bind_unix_socket(const std::string& path, const UnixSocketOption
                          " exists and is not a socket; refusing to remove it: move it "
                          "away or choose another --listen path");
     case ExistingPath::live_socket:
+      if (options.takeover) break;  // renamed over below: it drains when its guard sees us
       throw StartupError("another instance is listening on " + path +
-                             "; stop it first, or choose another --listen path",
+                             "; stop it first, take it over (--takeover), or choose another "
+                             "--listen path",
                          exit_code::unavailable);
     case ExistingPath::unknown:
       throw StartupError(
           errno_message("cannot tell whether " + path + " is a socket in use", probe_error));
     case ExistingPath::stale_socket:
+      if (options.takeover) break;  // the rename below replaces it
       // Safe only because we hold the lock: nobody can bind this path between the probe and here.
       if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
         throw errno_error("cannot remove stale socket " + path, errno);
@@ -204,9 +207,28 @@ BoundUnixSocket bind_unix_socket(const std::string& path, const UnixSocketOption
       break;
   }
 
+  // A takeover binds a name of its own next to the path and renames it over the path once it
+  // listens: rename() is atomic, so every connect() finds either the old instance's socket or
+  // ours, never nothing (HAProxy's seamless reload does the same). The name is reserved for
+  // this (as PATH.lock is), and we hold the lock: one left by a takeover that died is removed,
+  // and only if it is a socket.
+  const std::string bound_path = options.takeover ? path + ".takeover" : path;
+  if (options.takeover) {
+    if (bound_path.size() > kMaxUnixPathLength) {
+      throw StartupError(
+          fmt::format("--takeover binds {} first, {} bytes; the limit is {} bytes: "
+                      "choose a shorter --listen path",
+                      bound_path, bound_path.size(), kMaxUnixPathLength));
+    }
+    struct stat left {};
+    if (::lstat(bound_path.c_str(), &left) == 0 && S_ISSOCK(left.st_mode)) {
+      ::unlink(bound_path.c_str());
+    }
+  }
+  const sockaddr_un bound_addr = make_address(bound_path);
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) throw errno_error("socket() for " + path, errno);
-  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&bound_addr), sizeof bound_addr) != 0) {
     throw cannot_create(path, errno);
   }
   // From here on a failure must not leave our half-made socket file behind.
@@ -216,7 +238,7 @@ BoundUnixSocket bind_unix_socket(const std::string& path, const UnixSocketOption
     ~Unlinker() {
       if (armed) ::unlink(p.c_str());
     }
-  } unlinker{path};
+  } unlinker{bound_path};
 
   // Permissions without a race. bind() created the file with 0777 & ~umask, possibly wider than
   // configured; but a Unix socket refuses every connect() until listen(), so nobody can use that
@@ -225,25 +247,65 @@ BoundUnixSocket bind_unix_socket(const std::string& path, const UnixSocketOption
   // creating files. fchmod() on a socket descriptor does not reach the file, so the path is
   // used, without following symlinks; the directory must not be writable by untrusted users
   // (the same requirement that makes any path-based server safe).
-  if (options.group && ::lchown(path.c_str(), static_cast<uid_t>(-1), *options.group) != 0) {
+  if (options.group && ::lchown(bound_path.c_str(), static_cast<uid_t>(-1), *options.group) != 0) {
     if (errno == EPERM) throw cannot_set_group(path, *options.group);
     throw errno_error(fmt::format("cannot set group {} on {}", *options.group, path), errno);
   }
-  if (::fchmodat(AT_FDCWD, path.c_str(), options.mode, AT_SYMLINK_NOFOLLOW) != 0) {
+  if (::fchmodat(AT_FDCWD, bound_path.c_str(), options.mode, AT_SYMLINK_NOFOLLOW) != 0) {
     throw StartupError(
         errno_message(fmt::format("cannot set mode {:04o} on {}", options.mode, path), errno));
   }
+  if (::listen(fd.get(), options.backlog) != 0) {
+    throw errno_error("cannot listen on " + path, errno);
+  }
+  if (options.takeover && ::rename(bound_path.c_str(), path.c_str()) != 0) {
+    throw errno_error(fmt::format("cannot rename {} over {}", bound_path, path), errno);
+  }
+  unlinker.armed = false;
+  // The identity is read last: a rename changes the file's change time.
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) throw errno_error("cannot stat " + path, errno);
   result.file.dev = st.st_dev;
   result.file.ino = st.st_ino;
   result.file.ctime = st.st_ctim;
-  if (::listen(fd.get(), options.backlog) != 0) {
-    throw errno_error("cannot listen on " + path, errno);
-  }
-  unlinker.armed = false;
   result.fd = std::move(fd);
   return result;
+}
+
+PathFate classify_fate(bool same_file, int lstat_errno, mode_t mode, int connect_errno) {
+  if (lstat_errno == ENOENT || lstat_errno == ENOTDIR) return PathFate::deleted;
+  if (lstat_errno != 0) return PathFate::replaced;  // cannot look: never act on a guess
+  if (same_file) return PathFate::ours;
+  // Only a socket a server accepts on is a successor. A stale socket, one we may not probe, a
+  // file or a directory: someone else's, not ours to delete or to leave for.
+  return classify_existing(0, mode, connect_errno) == ExistingPath::live_socket
+             ? PathFate::successor
+             : PathFate::replaced;
+}
+
+PathFate probe_fate(const SocketFile& file) {
+  struct stat st {};
+  if (::lstat(file.path.c_str(), &st) != 0) return classify_fate(false, errno, 0, 0);
+  // Device and inode tell our file from any other: while our socket is open it holds its file's
+  // inode, which so cannot be freed and its number given to a new file. (The change time is
+  // not compared here, as remove_unix_socket() does: a chmod by an operator leaves it ours.)
+  const bool same = st.st_dev == file.dev && st.st_ino == file.ino;
+  if (same || !S_ISSOCK(st.st_mode)) return classify_fate(same, 0, st.st_mode, 0);
+  UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (probe.get() < 0) return PathFate::replaced;
+  const sockaddr_un addr = make_address(file.path);
+  const int rc = ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+  return classify_fate(false, 0, st.st_mode, rc == 0 ? 0 : errno);
+}
+
+std::string describe_path(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return errno_message("nothing", errno);
+  if (S_ISREG(st.st_mode)) return "a regular file";
+  if (S_ISDIR(st.st_mode)) return "a directory";
+  if (S_ISLNK(st.st_mode)) return "a symbolic link";
+  if (S_ISSOCK(st.st_mode)) return "another socket, with no server accepting on it";
+  return "a special file";
 }
 
 bool remove_unix_socket(const SocketFile& socket) {

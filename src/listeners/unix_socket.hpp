@@ -35,6 +35,9 @@ struct UnixSocketOptions {
   mode_t mode = Options{}.socket_mode;  ///< the defaults are the command line's
   std::optional<gid_t> group;           ///< none: the process's own group
   int backlog = Options{}.backlog;
+  /// A live socket at the path is taken over (--takeover) instead of refused: the new socket is
+  /// bound at PATH.takeover and renamed over PATH once listening.
+  bool takeover = false;
 };
 
 /// The identity of a socket file this process created: what tells it from a file a successor
@@ -67,6 +70,24 @@ void check_socket_creatable(const std::string& path, std::optional<gid_t> group)
 /// when it holds a non-socket, a live server, when another instance holds the lock, or when a
 /// system call fails.
 BoundUnixSocket bind_unix_socket(const std::string& path, const UnixSocketOptions& options);
+
+/// What a socket path holds now, against the socket file this process created there.
+enum class PathFate {
+  ours,       ///< still our socket file
+  deleted,    ///< nothing at the path: re-create it
+  successor,  ///< another socket that a server accepts on: it took over (drain and exit)
+  replaced,   ///< anything else (a file, a stale or unprobeable socket): leave it, say so
+};
+
+/// The decision, from whether the path still names our file (device and inode), lstat()
+/// (`lstat_errno` 0 when the path exists) and, for another socket, a connect() probe. Pure.
+PathFate classify_fate(bool same_file, int lstat_errno, mode_t mode, int connect_errno);
+
+/// lstat() of `file`'s path and, when it holds another socket, a connect() probe.
+PathFate probe_fate(const SocketFile& file);
+
+/// "a regular file", "a directory", "a socket"...: what lstat() found at `path`, for messages.
+std::string describe_path(const std::string& path);
 
 /// Removes `file` if, and only if, its path still names that very file (same device, inode and
 /// change time): a successor that already replaced it keeps its socket. Returns true if removed.

@@ -45,7 +45,22 @@ Metrics::Metrics(std::vector<MetricsListener> listeners, unsigned workers)
               .Name("printerfacts_reloads_total")
               .Help(
                   "Reloads on SIGHUP, by result: applied, or failed (the old configuration kept).")
-              .Register(*registry_)) {
+              .Register(*registry_)),
+      recreated_(prometheus::BuildCounter()
+                     .Name("printerfacts_socket_recreated_total")
+                     .Help("Unix socket files re-created after they were deleted from under the "
+                           "running server (--socket-guard).")
+                     .Register(*registry_)),
+      upgrades_(prometheus::BuildCounter()
+                    .Name("printerfacts_upgrades_total")
+                    .Help("Upgrades in place (SIGUSR2), by result: failed (the new binary did "
+                          "not become ready; this process serves on) or succeeded.")
+                    .Register(*registry_)),
+      inodes_(std::make_unique<std::atomic<ino_t>[]>(listeners_.size())) {
+  for (std::size_t i = 0; i < listeners_.size(); ++i) inodes_[i] = listeners_[i].inode.value_or(0);
+  recreated_.Add({});
+  upgrades_.Add({{"result", "succeeded"}});
+  upgrades_.Add({{"result", "failed"}});
   for (unsigned i = 0; i < workers; ++i) {
     workers_.push_back(std::make_unique<WorkerMetrics>(listeners_.size()));
   }
@@ -70,6 +85,15 @@ void Metrics::io_backend(std::string_view name) {
 
 void Metrics::stale_sockets_removed(int count) {
   stale_sockets_.Add({}).Increment(count);
+}
+
+void Metrics::socket_recreated(std::size_t index, std::optional<ino_t> inode) {
+  recreated_.Add({}).Increment();
+  if (index < listeners_.size()) inodes_[index] = inode.value_or(0);
+}
+
+void Metrics::upgrade_finished(bool succeeded) {
+  upgrades_.Add({{"result", succeeded ? "succeeded" : "failed"}}).Increment();
 }
 
 void Metrics::reload_finished(bool applied) {
@@ -266,9 +290,11 @@ void Metrics::add_listen_queue_families(std::vector<MetricFamily>& out) const {
                        "The most connections a listener's queue holds, by listener.",
                        MetricType::Gauge,
                        {}};
-  for (const auto& l : listeners_) {
-    if (!l.inode) continue;
-    const auto queue = l.is_unix ? unix_listen_queue(*l.inode) : tcp_listen_queue(*l.inode);
+  for (std::size_t i = 0; i < listeners_.size(); ++i) {
+    const auto& l = listeners_[i];
+    const ino_t inode = inodes_[i].load(std::memory_order_relaxed);
+    if (inode == 0) continue;
+    const auto queue = l.is_unix ? unix_listen_queue(inode) : tcp_listen_queue(inode);
     if (!queue) continue;
     auto metric = labelled({{"listener", l.name}});
     metric.gauge.value = queue->pending;

@@ -6,6 +6,7 @@
 #include <prometheus/family.h>
 #include <prometheus/registry.h>
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,6 +44,14 @@ class Metrics : public MetricsSource {
   /// One reload (SIGHUP) applied, or refused for an invalid configuration.
   void reload_finished(bool applied);
 
+  /// The socket file of listener `index` was deleted and made again; `inode` is its new
+  /// socket's (for the listen queue gauges).
+  void socket_recreated(std::size_t index, std::optional<ino_t> inode);
+
+  /// One upgrade (SIGUSR2) ended: "succeeded" (said by the old process, just before it exits)
+  /// or "failed" (the new binary did not become ready; this process serves on).
+  void upgrade_finished(bool succeeded);
+
   /// The log streams whose dropped lines are exported (null entries are skipped); they must
   /// outlive the Metrics. Call before serving.
   void observe_logs(std::vector<const LogStream*> streams) { logs_ = std::move(streams); }
@@ -64,6 +73,10 @@ class Metrics : public MetricsSource {
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& stale_sockets_;
   prometheus::Family<prometheus::Counter>& reloads_;
+  prometheus::Family<prometheus::Counter>& recreated_;
+  prometheus::Family<prometheus::Counter>& upgrades_;
+  // Each listener's socket inode, 0 for none; a re-created socket has a new one.
+  std::unique_ptr<std::atomic<ino_t>[]> inodes_;
 };
 
 }  // namespace printerfacts

@@ -358,6 +358,9 @@ Response Router::route(const Request& req, Random& rng) const {
     if (health_ != nullptr && health_->leaving()) {
       return text("shutting down\n", req, Route::healthz, http::status::service_unavailable);
     }
+    if (health_ != nullptr && health_->socket_lost()) {
+      return text("socket file replaced\n", req, Route::healthz, http::status::service_unavailable);
+    }
     return text("ok\n", req, Route::healthz);
   }
   if (path == "/metrics" && metrics_ != nullptr) {

@@ -57,14 +57,19 @@ class MetricsSource {
 
 /// Whether the process is on its way out: after SIGTERM it keeps serving for --shutdown-delay
 /// while /healthz answers 503, so that load balancers and Kubernetes stop sending it requests
-/// before it stops accepting them. Set by the server; read by every worker thread.
+/// before it stops accepting them. And whether a socket path of ours holds something else, so
+/// that no client can reach us there (the socket guard): /healthz answers 503 until it is ours
+/// again. Set by the server; read by every worker thread.
 class Health {
  public:
   void leave() { leaving_.store(true, std::memory_order_relaxed); }
   bool leaving() const { return leaving_.load(std::memory_order_relaxed); }
+  void set_socket_lost(bool lost) { socket_lost_.store(lost, std::memory_order_relaxed); }
+  bool socket_lost() const { return socket_lost_.load(std::memory_order_relaxed); }
 
  private:
   std::atomic<bool> leaving_{false};
+  std::atomic<bool> socket_lost_{false};
 };
 
 /// Maps requests to responses. Immutable; one instance shared by all worker threads.

@@ -20,6 +20,7 @@
 #include "metrics/metrics.hpp"
 #include "server/reloader.hpp"
 #include "server/signals.hpp"
+#include "server/upgrade.hpp"
 #include "server/worker.hpp"
 
 namespace printerfacts {
@@ -45,9 +46,11 @@ class Server {
   /// SIGHUP. `metrics` may be null (nothing serves /metrics): then nothing is recorded.
   /// `access_log` is where the workers' access log lines go (null: no access log).
   /// `backend` is the workers' event loop (choose_io_backend).
+  /// `invocation` is what SIGUSR2 starts again; `predecessor` is the pipe to tell the process
+  /// that started us by an upgrade that we are ready (-1: none).
   Server(const Options& options, ListenerSet listeners, Metrics* metrics, Health& health,
          std::shared_ptr<const Site> site, Reloader reload, LogStream* access_log,
-         IoBackend backend);
+         IoBackend backend, Invocation invocation = {}, int predecessor = -1);
   ~Server();
 
   /// Serves until a termination signal; returns the process exit code (0 after a clean drain).
@@ -70,6 +73,12 @@ class Server {
   Task<> dispatch_signals();
   Task<> watchdog();
   void reload();
+  Task<> upgrade();
+  Task<> guard_socket_paths();
+  Task<> watch_socket_directories(int inotify_fd);
+  void watch_socket_directories_once(int inotify_fd) const;
+  void check_socket_paths();
+  void recreate_socket(std::size_t index);
 
   const Options& options_;
   Metrics* metrics_;
@@ -94,6 +103,14 @@ class Server {
   Signals signals_{control_, kServerSignals};
   int termination_signal_ = 0;  ///< the first SIGTERM or SIGINT
   int terminations_ = 0;        ///< how many have come: a second ends the shutdown delay
+  /// Why serving ends: a signal, a successor that took a socket path over (the guard saw it),
+  /// or a successor an upgrade started that is ready.
+  enum class Ending { signal, taken_over, upgraded } ending_ = Ending::signal;
+
+  Invocation invocation_;
+  int predecessor_;              ///< the upgrade pipe to say "ready" on, or -1
+  pid_t successor_ = -1;         ///< an upgrade under way: the new process, until it is ready
+  std::vector<PathFate> fates_;  ///< by listener: what the guard last found at its path
 
   std::vector<std::unique_ptr<Worker>> workers_;
   std::mutex exit_mutex_;

@@ -64,6 +64,8 @@ struct Acceptor {
   ThrottledWarning accept_failed;
   /// Registered level-triggered and exclusive (exclusive_listener): each accept waits for epoll.
   bool exclusive = false;
+  std::size_t listener = 0;  ///< the index of its listener in the ListenerSet
+  bool finished = false;     ///< its accept loop has ended: it may be erased
 
   // Shutdown: stop accepting. Connections already queued in a socket we created would be reset
   // when it closes, though their clients may have sent a request already; once the file is gone
@@ -110,6 +112,7 @@ struct UringAcceptor : UringOp {
   Executor executor;
   SessionContext& ctx;
   int fd;
+  std::size_t listener = 0;  ///< the index of its listener in the ListenerSet
   Admission admission;
   bool take_backlog;
   bool is_unix;
@@ -125,6 +128,8 @@ struct UringAcceptor : UringOp {
   __kernel_timespec backoff_time{.tv_sec = 0, .tv_nsec = 50'000'000};
 
   bool closed() const { return fd < 0; }
+  /// Closed, and nothing of it is left in the kernel: it may be erased.
+  bool finished() const { return fd < 0 && !armed && !backing_off; }
 
   // One accept at a time, made again after each connection, not a multishot accept: that one
   // takes every connection queued when it wakes, so the worker awake took a whole burst (128 of
@@ -218,6 +223,10 @@ namespace {
 template <class Protocol>
 Task<> accept_loop(Acceptor<Protocol>& a, SessionContext& ctx) {
   Timer backoff(a.socket.get_executor());
+  struct Finished {
+    bool& flag;
+    ~Finished() { flag = true; }
+  } finished{a.finished};
   for (;;) {
     auto [ec, fd] = co_await async_accept_nonblocking(a.socket, use_tuple);
     Socket<Protocol> socket(a.socket.get_executor());
@@ -283,7 +292,9 @@ Worker::Worker(const Options& options, const ListenerSet& listeners,
            .registry = {},
            .date = {},
            .metrics = metrics,
-           .blocks = {}} {
+           .blocks = {}},
+      service_(service),
+      monitoring_(monitoring) {
   if (sink) ctx_.access_log.emplace(*sink, io_.get_executor(), access_log_style(options));
   if (!ring_) {
     sweeper_.emplace(io_);
@@ -293,34 +304,67 @@ Worker::Worker(const Options& options, const ListenerSet& listeners,
   }
   // Every worker accepts on its own duplicate of each listening socket, in its own event loop:
   // no connection is handed between threads and no lock is shared on the hot path.
-  const std::size_t workers = worker_threads(options);
   std::size_t index = 0;
   for (const auto& l : listeners.listeners()) {
-    const Admission admission(index++, l.metrics, l.metrics ? monitoring : service, workers);
     UniqueFd fd(::dup(l.fd.get()));
     if (!fd.valid()) throw errno_error("dup() of listener " + l.name, errno);
-    // Queued connections of a socket we created are served at shutdown; those of a systemd
-    // socket wait there for our successor.
-    const bool take_backlog = !l.from_systemd;
-    if (ring_) {
-      ring_acceptors_.emplace_back(*ring_, io_.get_executor(), ctx_, fd.release(), admission,
-                                   take_backlog, l.is_unix);
-    } else if (l.is_unix) {
-      auto& a = std::get<Acceptor<unix_stream>>(acceptors_.emplace_back(
-          std::in_place_type<Acceptor<unix_stream>>,
-          Acceptor<unix_stream>{
-              {io_, unix_stream(), fd.release()}, unix_stream(), admission, take_backlog, {}}));
-      a.exclusive = exclusive_listener(a.socket, io_);
-      asio::co_spawn(io_, accept_loop(a, ctx_), log_connection_failure);
-    } else {
-      const tcp protocol = tcp_protocol_of(fd.get(), l.name);
-      auto& a = std::get<Acceptor<tcp>>(acceptors_.emplace_back(
-          std::in_place_type<Acceptor<tcp>>,
-          Acceptor<tcp>{{io_, protocol, fd.release()}, protocol, admission, take_backlog, {}}));
-      a.exclusive = exclusive_listener(a.socket, io_);
-      asio::co_spawn(io_, accept_loop(a, ctx_), log_connection_failure);
-    }
+    add_acceptor(index++, ListenerTraits::of(l), std::move(fd));
   }
+}
+
+void Worker::add_acceptor(std::size_t index, const ListenerTraits& l, UniqueFd fd) {
+  const Admission admission(index, l.metrics, l.metrics ? monitoring_ : service_,
+                            worker_threads(ctx_.options));
+  // Queued connections of a socket we created are served at shutdown; those of a systemd
+  // socket, or of one kept in its fd store, wait there for our successor.
+  const bool take_backlog = !l.from_systemd && !l.kept;
+  if (ring_) {
+    auto& a = ring_acceptors_.emplace_back(*ring_, io_.get_executor(), ctx_, fd.release(),
+                                           admission, take_backlog, l.is_unix);
+    a.listener = index;
+    if (!siblings_.empty()) nudge_siblings(a);
+    if (running_) a.arm();  // at start, run_ring() arms every acceptor
+  } else if (l.is_unix) {
+    auto& a = std::get<Acceptor<unix_stream>>(acceptors_.emplace_back(
+        std::in_place_type<Acceptor<unix_stream>>,
+        Acceptor<unix_stream>{
+            {io_, unix_stream(), fd.release()}, unix_stream(), admission, take_backlog, {}}));
+    a.listener = index;
+    a.exclusive = exclusive_listener(a.socket, io_);
+    asio::co_spawn(io_, accept_loop(a, ctx_), log_connection_failure);
+  } else {
+    const tcp protocol = tcp_protocol_of(fd.get(), l.name);
+    auto& a = std::get<Acceptor<tcp>>(acceptors_.emplace_back(
+        std::in_place_type<Acceptor<tcp>>,
+        Acceptor<tcp>{{io_, protocol, fd.release()}, protocol, admission, take_backlog, {}}));
+    a.listener = index;
+    a.exclusive = exclusive_listener(a.socket, io_);
+    asio::co_spawn(io_, accept_loop(a, ctx_), log_connection_failure);
+  }
+}
+
+void Worker::replace_listener(std::size_t index, const Listener& l) {
+  UniqueFd fd(::dup(l.fd.get()));
+  if (!fd.valid()) throw errno_error("dup() of listener " + l.name, errno);
+  post([this, index, traits = ListenerTraits::of(l),
+        fd = std::make_shared<UniqueFd>(std::move(fd))]() mutable {
+    // The old socket first: what its queue holds was sent by clients that found it by path
+    // before it went, and is served (as at shutdown); then it is closed.
+    for (auto& a : acceptors_) {
+      std::visit(
+          [&](auto& acceptor) {
+            if (acceptor.listener == index) acceptor.stop(ctx_);
+          },
+          a);
+    }
+    for (auto& a : ring_acceptors_) {
+      if (a.listener == index && !a.stopping) a.stop();
+    }
+    acceptors_.remove_if(
+        [](const auto& a) { return std::visit([](const auto& x) { return x.finished; }, a); });
+    ring_acceptors_.remove_if([](const UringAcceptor& a) { return a.finished(); });
+    if (!closing_acceptors_) add_acceptor(index, traits, std::move(*fd));
+  });
 }
 
 Worker::~Worker() {
@@ -349,6 +393,7 @@ void Worker::post(F f) {
 void Worker::run_ring() {
   ring_->enable();
   for (auto& a : ring_acceptors_) a.arm();
+  running_ = true;
   const auto tick = sweep_tick(ctx_.options);
   auto next_sweep = CoarseClock::now() + tick;
   auto work = asio::make_work_guard(io_);
@@ -405,14 +450,17 @@ void Worker::switch_site(const std::shared_ptr<const Site>& site, std::latch& sw
 }
 
 void Worker::set_siblings(const std::vector<Worker*>& workers) {
-  for (auto& a : ring_acceptors_) {
-    a.nudge_others = [workers, this] {
-      for (Worker* w : workers) {
-        // A loop turn is all it takes: each turn looks at its paused acceptors.
-        if (w != this && w->ring_) w->ring_->wake();
-      }
-    };
-  }
+  siblings_ = workers;
+  for (auto& a : ring_acceptors_) nudge_siblings(a);
+}
+
+void Worker::nudge_siblings(UringAcceptor& a) {
+  a.nudge_others = [workers = siblings_, this] {
+    for (Worker* w : workers) {
+      // A loop turn is all it takes: each turn looks at its paused acceptors.
+      if (w != this && w->ring_) w->ring_->wake();
+    }
+  };
 }
 
 void Worker::ping(std::atomic<std::size_t>& alive) {
@@ -421,6 +469,7 @@ void Worker::ping(std::atomic<std::size_t>& alive) {
 
 void Worker::stop_accepting(std::atomic<std::size_t>& open, std::latch& stopped) {
   post([this, &open, &stopped] {
+    closing_acceptors_ = true;
     for (auto& a : acceptors_) {
       std::visit([this](auto& acceptor) { acceptor.stop(ctx_); }, a);
     }

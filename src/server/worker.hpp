@@ -29,6 +29,18 @@ template <class Protocol>
 struct Acceptor;
 struct UringAcceptor;
 
+/// What a worker needs to know of a listener to accept on it.
+struct ListenerTraits {
+  std::string name;
+  bool is_unix = false;
+  bool metrics = false;
+  bool from_systemd = false;
+  bool kept = false;
+  static ListenerTraits of(const Listener& l) {
+    return {l.name, l.is_unix, l.metrics, l.from_systemd, l.kept};
+  }
+};
+
 /// Only its own thread touches its sockets and its SessionContext: every request from another
 /// thread (a reload, a shutdown step, a watchdog ping) is posted to its event loop, so nothing
 /// on the request path takes a lock.
@@ -73,12 +85,19 @@ class Worker {
   /// Past the shutdown deadline: closes every connection.
   void close_all();
 
+  /// Listener `index` has a new socket (its file was deleted and made again): accepts on a
+  /// duplicate of it from now on, after serving what the old socket's queue holds.
+  void replace_listener(std::size_t index, const Listener& l);
+
  private:
   /// Runs `f` on the worker's thread, from any thread.
   template <class F>
   void post(F f);
   /// The io_uring loop: what io_.run() is to the epoll one.
   void run_ring();
+  /// Accepts on `fd`, a duplicate of listener `index`, from now on.
+  void add_acceptor(std::size_t index, const ListenerTraits& l, UniqueFd fd);
+  void nudge_siblings(UringAcceptor& a);
 
   // Made before the io_context and destroyed after it: the connections' coroutines, which the
   // io_context destroys, refer to it.
@@ -93,7 +112,12 @@ class Worker {
       std::variant<Acceptor<boost::asio::local::stream_protocol>, Acceptor<boost::asio::ip::tcp>>>
       acceptors_;
   std::list<UringAcceptor> ring_acceptors_;
-  bool stopped_accepting_ = false;  ///< io_uring: set on the worker's thread
+  bool stopped_accepting_ = false;  ///< set on the worker's thread
+  bool closing_acceptors_ = false;  ///< shutdown began: no acceptor is added any more
+  bool running_ = false;            ///< io_uring: its loop runs (acceptors are armed)
+  ConnectionBudget& service_;
+  ConnectionBudget& monitoring_;
+  std::vector<Worker*> siblings_;
   std::thread thread_;
 };
 

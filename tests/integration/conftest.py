@@ -143,6 +143,17 @@ class Server:
             self._notify = None
 
 
+def socket_activated(workdir, path):
+    """printerfacts as systemd starts it for a socket unit: systemd-socket-activate binds `path`,
+    then, at the first connection, execs us with LISTEN_FDS=1 and our pid (and the notify socket
+    readiness is reported on, which it passes on only when asked). Returned once `path` exists;
+    --listen names a socket that must never be made."""
+    server = Server(workdir, ["--listen", "unix:./ignored.sock"],
+                    wrapper=["systemd-socket-activate", "-E", "NOTIFY_SOCKET", "-l", path], wait=False)
+    wait_until(lambda: os.path.exists(path), "systemd-socket-activate has bound the socket")
+    return server
+
+
 @pytest.fixture
 def workdir():
     # Short paths: a Unix socket path may be at most 107 bytes.

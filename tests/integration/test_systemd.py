@@ -321,6 +321,101 @@ def test_template_instances_each_have_their_socket_and_restart_alone(machine):
              "printerfacts@1.service", "printerfacts@2.service")
 
 
+def test_the_standalone_unit_restarts_five_times_under_load_refusing_nothing(machine):
+    """Without a .socket unit, the sockets live on in systemd's fd store (FDSTORE=1) between
+    the old process and the new one: what systemd 252 keeps across `systemctl restart`."""
+    m = machine
+    m.sd("systemctl", "stop", "printerfacts.service", *SOCKETS)
+    unit = "printerfacts-standalone.service"
+    try:
+        m.sd("systemctl", "start", unit)
+        inode = os.stat(m.path(HTTP)).st_ino
+        assert m.show(unit, "NFileDescriptorStore") == "2", "both sockets are in the store"
+        pids = {main_pid(m, unit)}
+        load = Load(m)
+        try:
+            for _ in range(5):
+                time.sleep(2.5)  # systemd's start limit: at most 5 starts in 10 s
+                m.sd("systemctl", "restart", unit)
+                pids.add(main_pid(m, unit))
+            time.sleep(1)
+        finally:
+            ok, failures = load.stop()
+        print(f"standalone, 5 restarts: {ok + len(failures)} requests, {len(failures)} failed")
+        assert failures == [], f"{len(failures)} of {ok + len(failures)} failed: {failures[:5]}"
+        assert ok > 100 and len(pids) == 6
+        assert os.stat(m.path(HTTP)).st_ino == inode, "the same socket all along, from the store"
+        journal = m.sd("journalctl", "-u", unit, "-o", "cat").stdout
+        assert "(inherited)" in journal and "kept 2 socket(s)" in journal, journal[-3000:]
+
+        # SIGUSR2 to the main process: the binary now installed takes over; the unit follows.
+        old_pid = main_pid(m, unit)
+        load = Load(m)
+        try:
+            time.sleep(0.5)
+            m.sd("systemctl", "kill", "--kill-who=main", "-s", "USR2", unit)
+            wait_until(lambda: main_pid(m, unit) not in (old_pid, 0), "the unit's new main PID", timeout=30)
+            wait_until(lambda: not os.path.exists(m.path(f"/proc/{old_pid}")), "the old process gone",
+                       timeout=30)
+            time.sleep(1)
+        finally:
+            ok, failures = load.stop()
+        print(f"standalone, SIGUSR2: {ok + len(failures)} requests, {len(failures)} failed")
+        assert failures == [], failures[:5]
+        assert m.show(unit, "ActiveState") == "active" and m.show(unit, "NRestarts") == "0"
+        journal = m.sd("journalctl", "-u", unit, "-o", "cat").stdout
+        assert "Got notification message from PID" not in journal, "every message from the main PID"
+
+        # What does not survive: `systemctl stop` empties the store and removes the directory;
+        # until the next start, connecting fails (no file).
+        m.sd("systemctl", "stop", unit)
+        assert not os.path.exists(m.path(HTTP))
+        m.sd("systemctl", "start", unit)
+        assert request(m)[0] == 200
+    finally:
+        m.sd("systemctl", "stop", unit, check=False)
+        m.sd("systemctl", "start", *SOCKETS)
+
+
+def test_systemd_tmpfiles_clean_on_an_aged_socket_directory_leaves_the_service_reachable(machine):
+    """A real `systemd-tmpfiles --clean` with an age on the socket's directory (what a
+    tmpfiles.d line such as `d /run/printerfacts 0755 - - 1s` asks for): whatever it removes,
+    the guard makes the socket again."""
+    m = machine
+    m.sd("systemctl", "stop", "printerfacts.service", *SOCKETS)
+    unit = "printerfacts-standalone.service"
+    try:
+        m.sd("systemctl", "start", unit)
+        with open(m.path("/etc/tmpfiles.d/printerfacts-age.conf"), "w") as f:
+            f.write("d /run/printerfacts 0755 - - 1s\n")
+        time.sleep(2.5)  # every file there older than the age (atime, mtime and ctime)
+        files = [HTTP, METRICS, HTTP + ".lock", METRICS + ".lock"]
+        m.sd("systemd-tmpfiles", "--clean", "/etc/tmpfiles.d/printerfacts-age.conf")
+        removed = [p for p in files if not os.path.exists(m.path(p))]
+        time.sleep(2.5)  # the guard's tick, had it removed a socket
+        assert request(m)[0] == 200
+        assert request(m, METRICS, "/healthz")[0] == 200
+        journal = m.sd("journalctl", "-u", unit, "-o", "cat").stdout
+        print(f"systemd-tmpfiles --clean removed {removed or 'nothing'}; reachable afterwards")
+        for p in removed:
+            if not p.endswith(".lock"):
+                assert f"{p} was deleted from under us; made it again" in journal
+        # A line that does remove it (`r`, as a cleanup job or a mistaken tmpfiles.d entry):
+        # made again, with the unit's group and mode, by the service's own user.
+        with open(m.path("/etc/tmpfiles.d/printerfacts-age.conf"), "w") as f:
+            f.write(f"r {HTTP}\n")
+        m.sd("systemd-tmpfiles", "--remove", "/etc/tmpfiles.d/printerfacts-age.conf")
+        wait_until(lambda: os.path.exists(m.path(HTTP)), "the socket made again", timeout=3)
+        assert m.sd("stat", "-c", "%a %U:%G", HTTP).stdout.strip() == "660 printerfacts:www-data"
+        assert request(m)[0] == 200
+        journal = m.sd("journalctl", "-u", unit, "-o", "cat").stdout
+        assert f"the socket file {HTTP} was deleted from under us; made it again" in journal
+    finally:
+        os.unlink(m.path("/etc/tmpfiles.d/printerfacts-age.conf"))
+        m.sd("systemctl", "stop", unit, check=False)
+        m.sd("systemctl", "start", *SOCKETS)
+
+
 def test_the_standalone_unit_binds_its_own_socket_with_the_group(machine):
     m = machine
     m.sd("systemctl", "stop", "printerfacts.service", *SOCKETS)

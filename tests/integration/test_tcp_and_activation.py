@@ -3,7 +3,7 @@
 import os
 import stat
 
-from conftest import Server, curl, wait_until
+from conftest import Server, curl, socket_activated, wait_until
 
 
 def test_tcp_dual_stack_serves_ipv4_and_ipv6(start):
@@ -54,12 +54,8 @@ def test_a_failed_second_listener_removes_the_first_socket_file(workdir):
 
 def test_systemd_socket_activation(workdir):
     path = os.path.join(workdir, "activated.sock")
-    # systemd-socket-activate binds the socket, then execs us with LISTEN_FDS=1 and our pid (and
-    # the notify socket readiness is reported on, which it passes on only when asked).
-    server = Server(workdir, ["--listen", "unix:./ignored.sock"],
-                    wrapper=["systemd-socket-activate", "-E", "NOTIFY_SOCKET", "-l", path], wait=False)
+    server = socket_activated(workdir, path)
     try:
-        wait_until(lambda: os.path.exists(path), "systemd-socket-activate has bound the socket")
         # The first connection is what makes systemd-socket-activate exec us.
         assert curl("--unix-socket", path, "http://x/healthz").stdout == "ok\n"
         server.wait_ready()

@@ -77,8 +77,35 @@ TEST(BindUnixSocket, RefusesALiveSocket) {
   const BoundUnixSocket live = bind_unix_socket(path, {});
   EXPECT_EQ(error_of([&] { bind_unix_socket(path, {}); }),
             "another instance is listening on " + path +
-                "; stop it first, or choose another --listen path");
+                "; stop it first, take it over (--takeover), or choose another --listen path");
   EXPECT_EQ(probe_path(path), ExistingPath::live_socket);
+}
+
+TEST(BindUnixSocket, TakesALiveSocketOverByRenameAndLeavesNothingBehind) {
+  TempDir dir;
+  const std::string path = dir / "s.sock";
+  const BoundUnixSocket live = bind_unix_socket(path, {});
+  EXPECT_EQ(probe_fate(live.file), PathFate::ours);
+  UnixSocketOptions takeover;
+  takeover.takeover = true;
+  const BoundUnixSocket successor = bind_unix_socket(path, takeover);
+  EXPECT_EQ(probe_fate(live.file), PathFate::successor) << "the old instance's guard sees it";
+  EXPECT_EQ(probe_fate(successor.file), PathFate::ours);
+  EXPECT_NE(::access((path + ".takeover").c_str(), F_OK), 0);
+  EXPECT_FALSE(remove_unix_socket(live.file)) << "the old identity must not remove the new one";
+}
+
+TEST(PathFate, DecidesFromIdentityLstatAndConnect) {
+  EXPECT_EQ(classify_fate(false, ENOENT, 0, 0), PathFate::deleted);
+  EXPECT_EQ(classify_fate(false, ENOTDIR, 0, 0), PathFate::deleted);
+  EXPECT_EQ(classify_fate(false, EACCES, 0, 0), PathFate::replaced) << "cannot look: no guess";
+  EXPECT_EQ(classify_fate(true, 0, S_IFSOCK | 0660, 0), PathFate::ours);
+  EXPECT_EQ(classify_fate(false, 0, S_IFSOCK | 0660, 0), PathFate::successor);
+  EXPECT_EQ(classify_fate(false, 0, S_IFSOCK | 0660, EAGAIN), PathFate::successor);
+  EXPECT_EQ(classify_fate(false, 0, S_IFSOCK | 0660, ECONNREFUSED), PathFate::replaced);
+  EXPECT_EQ(classify_fate(false, 0, S_IFSOCK | 0660, EACCES), PathFate::replaced);
+  EXPECT_EQ(classify_fate(false, 0, S_IFREG | 0644, 0), PathFate::replaced);
+  EXPECT_EQ(classify_fate(false, 0, S_IFDIR | 0755, 0), PathFate::replaced);
 }
 
 TEST(BindUnixSocket, RefusesAndKeepsARegularFile) {
