@@ -32,13 +32,22 @@ install(FILES deploy/nginx/printerfacts.conf DESTINATION ${CMAKE_INSTALL_SYSCONF
         RENAME printerfacts)
 install(FILES deploy/nginx/printerfacts-scaled.conf
         DESTINATION ${CMAKE_INSTALL_SYSCONFDIR}/nginx/sites-available RENAME printerfacts-scaled)
+# Front ends that name the client in a PROXY protocol header (--proxy-protocol): examples to
+# copy, not configuration the package enables.
+install(FILES deploy/haproxy/printerfacts.cfg deploy/nginx/printerfacts-stream.conf
+        DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+# For the monitoring: alert rules (promtool-tested) and the Grafana dashboard.
+install(FILES deploy/prometheus/printerfacts.rules.yml deploy/grafana/printerfacts.json
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/printerfacts)
+# Rotation of --access-log-file's file (missingok: nothing to do until it is used).
+install(FILES deploy/logrotate/printerfacts DESTINATION ${CMAKE_INSTALL_SYSCONFDIR}/logrotate.d)
 install(FILES ${PF_DEBIAN}/printerfacts.default DESTINATION ${CMAKE_INSTALL_SYSCONFDIR}/default
         RENAME printerfacts)
 install(FILES deploy/printerfacts.toml DESTINATION ${CMAKE_INSTALL_SYSCONFDIR}/printerfacts)
 
 # dpkg keeps an administrator's changes to these across upgrades.
 set(PF_CONFFILES default/printerfacts nginx/sites-available/printerfacts
-    nginx/sites-available/printerfacts-scaled printerfacts/printerfacts.toml)
+    nginx/sites-available/printerfacts-scaled printerfacts/printerfacts.toml logrotate.d/printerfacts)
 list(TRANSFORM PF_CONFFILES PREPEND "/etc/")
 list(JOIN PF_CONFFILES "\n" PF_CONFFILES_TEXT)
 file(WRITE ${PF_GEN}/conffiles "${PF_CONFFILES_TEXT}\n")

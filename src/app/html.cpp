@@ -24,7 +24,9 @@ constexpr std::string_view kAfterTitle =
 
 constexpr std::string_view kFoot =
     "</main>\n"
-    "<footer>Served by printerfacts over a Unix domain socket. "
+    // Said of every page, whatever the listener: no claim about the transport, which the
+    // page cannot know (a TCP listener in development serves it too).
+    "<footer>Served by printerfacts. "
     "<a href=\"/fact\">Plain text</a></footer>\n"
     "</body>\n"
     "</html>\n";

@@ -10,6 +10,7 @@
 #include <memory>
 #include <sstream>
 
+#include "util/build_info.hpp"
 #include "util/startup_error.hpp"
 
 namespace printerfacts {
@@ -161,7 +162,8 @@ std::string read_config_file(const std::string& path, Options& o, Origins& origi
 CommandLine parse_command_line(int argc, const char* const* argv, const GetEnv& getenv) {
   CLI::App app{"printerfacts: random printer facts over HTTP, on a Unix domain socket.",
                "printerfacts"};
-  app.set_version_flag("--version", std::string("printerfacts ") + PRINTERFACTS_VERSION);
+  app.set_version_flag(
+      "--version", std::string("printerfacts ") + kBuildVersion + " (commit " + kBuildCommit + ")");
   app.footer(footer());
   app.get_formatter()->column_width(34);
   // Unknown flags are ours to report, with the nearest known one.

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <thread>
 #include <vector>
 
@@ -32,6 +33,12 @@ ResolvedIds validate(const Options& o) {
         (o.socket_mode & 0007) ? o.socket_mode : o.metrics_socket_mode));
   }
   if (o.max_connections < 1) throw StartupError("--max-connections must be at least 1");
+  if (o.max_connections_per_uid > o.max_connections) {
+    throw StartupError(fmt::format(
+        "--max-connections-per-uid {} is above --max-connections {}: give at most that (or 0 "
+        "for no per-user limit)",
+        o.max_connections_per_uid, o.max_connections));
+  }
   if (o.backlog < 1 || o.backlog > 65535) throw StartupError("--backlog must be from 1 to 65535");
   if (o.max_header_size < 1024) throw StartupError("--max-header-size must be at least 1k");
   const auto positive = [](Duration d, const char* flag) {
@@ -73,9 +80,14 @@ SiteIds validate(const SiteOptions& site) {
                                    fmt::join(kLogLevels, ", ")));
   }
   SiteIds ids;
-  for (const auto& u : site.allow_uid) ids.allow_uids.push_back(resolve_user(u, "allow-uid"));
-  for (const auto& g : site.allow_gid) ids.allow_gids.push_back(resolve_group(g, "allow-gid"));
-  ids.trusted = resolve_trusted_proxies(site.trust_forwarded);
+  for (const auto& u : site.allow_uid) {
+    ids.allow_uids.push_back(resolve_peer_id(IdKind::user, u, "allow-uid"));
+  }
+  for (const auto& g : site.allow_gid) {
+    ids.allow_gids.push_back(resolve_peer_id(IdKind::group, g, "allow-gid"));
+  }
+  ids.trusted = resolve_trusted_proxies(site.trust_forwarded, "trust-forwarded");
+  ids.proxy_senders = resolve_trusted_proxies(site.proxy_protocol, "proxy-protocol");
   const auto header = parse_client_header(site.client_header);
   if (!header) {
     throw StartupError("--client-header " + site.client_header +
@@ -87,6 +99,39 @@ SiteIds validate(const SiteOptions& site) {
 
 unsigned worker_threads(const Options& options) {
   return options.threads != 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+}
+
+namespace {
+
+// The kernel's overflow uid or gid (/proc/sys/kernel/overflowuid, overflowgid; 65534 unless
+// changed): what a process in a user namespace without a mapping for its own ID shows to us.
+unsigned overflow_id(IdKind kind) {
+  const char* path =
+      kind == IdKind::user ? "/proc/sys/kernel/overflowuid" : "/proc/sys/kernel/overflowgid";
+  unsigned id = 65534;
+  if (std::FILE* f = std::fopen(path, "r")) {
+    if (std::fscanf(f, "%u", &id) != 1) id = 65534;
+    std::fclose(f);
+  }
+  return id;
+}
+
+}  // namespace
+
+unsigned resolve_peer_id(IdKind kind, const std::string& name, std::string_view flag) {
+  const unsigned id = resolve_id(kind, name, flag);
+  // Security: the overflow ID is not a user. Every peer whose own ID has no mapping in our
+  // user namespace reports it (any container's root, through a bind-mounted socket, say), so
+  // allowing or trusting it admits all of them at once, whoever they are.
+  if (id == overflow_id(kind)) {
+    const char* what = kind == IdKind::user ? "uid" : "gid";
+    throw StartupError(fmt::format(
+        "--{} {}: {} {} is the kernel's overflow {}, which every peer from a user namespace "
+        "without a mapping for its own {} reports; it names no one {}. Name the real {}",
+        flag, name, what, id, what, what, kind == IdKind::user ? "user" : "group",
+        kind == IdKind::user ? "user" : "group"));
+  }
+  return id;
 }
 
 unsigned resolve_id(IdKind kind, const std::string& name, std::string_view flag) {

@@ -37,6 +37,12 @@ struct SiteOptions {
   // other peer the header is ignored, and counted. Default: none (the client is never taken
   // from a header; every member of the socket's group could otherwise claim any address).
   std::vector<std::string> trust_forwarded;
+  // Peers that must begin each connection with a PROXY protocol header (HAProxy's
+  // specification, version 1 or 2), whose source address is then the client, whatever
+  // --trust-forwarded says: "uid:USER", "gid:GROUP" or "tcp:CIDR" as for trust_forwarded. From
+  // such a peer a connection without a valid header is closed unanswered; from any other peer a
+  // PROXY header is only a malformed request. Default: none.
+  std::vector<std::string> proxy_protocol;
   // The header a trusted proxy names the client in: X-Forwarded-For (its rightmost entry, the
   // one the proxy appended), X-Real-IP, or Forwarded (RFC 7239). Default: X-Forwarded-For.
   std::string client_header = "X-Forwarded-For";
@@ -68,6 +74,12 @@ struct Options {
   // Each costs a descriptor and a few KiB. Default: 16384 (nginx's worker_connections is a
   // per-worker cap of the same kind).
   unsigned max_connections = 16384;
+
+  // Open connections one Unix-socket peer user (SO_PEERCRED uid) may hold at once; more of its
+  // connections are closed as soon as they are accepted, and counted, while other users are
+  // unaffected. Size it above what nginx keeps open (its worker_connections, or the upstream
+  // keepalive pool) if nginx is among those users. Default: 0 (no per-user limit).
+  unsigned max_connections_per_uid = 0;
 
   // Worker threads, each with its own event loop; 0 means one per CPU (worker_threads()).
   // Default: 0.
@@ -128,6 +140,9 @@ struct Options {
 
   // One line per request on stdout. Default: on.
   bool access_log = true;
+  // Write the access log to this file instead of stdout, appending, and reopen it on SIGUSR1
+  // (after logrotate moved it). Default: none (stdout).
+  std::optional<std::string> access_log_file;
   // Access log and diagnostics as text or one JSON object per line. Default: text.
   enum class LogFormat { text, json } log_format = LogFormat::text;
 
@@ -164,6 +179,7 @@ struct SiteIds {
   std::vector<uid_t> allow_uids;                               ///< --allow-uid
   std::vector<gid_t> allow_gids;                               ///< --allow-gid
   TrustedProxies trusted;                                      ///< --trust-forwarded
+  TrustedProxies proxy_senders;                                ///< --proxy-protocol
   ClientHeader client_header = ClientHeader::x_forwarded_for;  ///< --client-header
 };
 
@@ -195,6 +211,10 @@ unsigned worker_threads(const Options& options);
 /// throws StartupError naming the flag and the name when there is none.
 enum class IdKind { user, group };
 unsigned resolve_id(IdKind kind, const std::string& name, std::string_view flag);
+/// The same for a setting that names peers by their credentials (--allow-uid, --allow-gid,
+/// uid: and gid: entries of --trust-forwarded and --proxy-protocol): the kernel's overflow
+/// uid or gid (65534, "nobody" and "nogroup") is refused, saying why.
+unsigned resolve_peer_id(IdKind kind, const std::string& name, std::string_view flag);
 inline uid_t resolve_user(const std::string& user, std::string_view flag = "allow-uid") {
   return resolve_id(IdKind::user, user, flag);
 }

@@ -343,6 +343,11 @@ const std::vector<Setting>& table() {
           "max-connections", "N",
           "open connections kept at most, all threads together; more are closed at once",
           "a whole number such as 16384"),
+      row<&Options::max_connections_per_uid, Number<unsigned>>(
+          "max-connections-per-uid", "N",
+          "open connections one Unix-socket peer user may hold; more are closed at once (0: no "
+          "limit)",
+          "a whole number such as 1024 (0: no limit)"),
       row<&Options::threads, Number<unsigned>>("threads", "N", "worker threads; 0: one per CPU",
                                                "a whole number such as 4 (0: one per CPU)"),
       with_environment(
@@ -382,6 +387,12 @@ const std::vector<Setting>& table() {
           "a duration such as 5s"),
       row<&Options::access_log, OnOff>("access-log", "on|off", "one line per request on stdout",
                                        "on or off"),
+      described(
+          row<&Options::access_log_file, Text>(
+              "access-log-file", "FILE",
+              "write the access log to FILE (appending) instead of stdout; SIGUSR1 reopens it",
+              "a path such as /var/log/printerfacts/access.log"),
+          "stdout"),
       described(row<&Options::metrics_listen, Address>(
                     "metrics-listen", "ADDR",
                     "serve only /metrics and /healthz on ADDR (unix:PATH or tcp:HOST:PORT)",
@@ -413,6 +424,12 @@ const std::vector<Setting>& table() {
               "tcp:CIDR",
               "uid:USER, gid:GROUP or tcp:CIDR, such as uid:www-data"),
           "nobody"),
+      described(row<&SiteOptions::proxy_protocol, Text>(
+                    "proxy-protocol", "PEER",
+                    "peers matching uid:USER, gid:GROUP or tcp:CIDR must send a PROXY protocol "
+                    "header (v1 or v2); its source is the client",
+                    "uid:USER, gid:GROUP or tcp:CIDR, such as uid:haproxy"),
+                "nobody"),
       row<&SiteOptions::client_header, HeaderName>(
           "client-header", "NAME",
           "the header trusted peers name the client in: X-Forwarded-For, X-Real-IP or "

@@ -1,6 +1,7 @@
 #include "config/trusted_proxies.hpp"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 
 #include <boost/beast/core/string.hpp>
 #include <charconv>
@@ -49,23 +50,24 @@ bool Cidr::contains(const std::array<std::uint8_t, 16>& ipv6) const {
   return (address[whole] & mask) == (ipv6[whole] & mask);
 }
 
-TrustedProxies resolve_trusted_proxies(const std::vector<std::string>& values) {
+TrustedProxies resolve_trusted_proxies(const std::vector<std::string>& values,
+                                       std::string_view flag) {
   TrustedProxies trusted;
   for (const std::string& v : values) {
     const std::string_view value(v);
     if (value.rfind("uid:", 0) == 0) {
-      trusted.uids.push_back(resolve_user(std::string(value.substr(4)), "trust-forwarded"));
+      trusted.uids.push_back(resolve_peer_id(IdKind::user, std::string(value.substr(4)), flag));
     } else if (value.rfind("gid:", 0) == 0) {
-      trusted.gids.push_back(resolve_group(std::string(value.substr(4)), "trust-forwarded"));
+      trusted.gids.push_back(resolve_peer_id(IdKind::group, std::string(value.substr(4)), flag));
     } else if (value.rfind("tcp:", 0) == 0) {
       const auto network = Cidr::parse(value.substr(4));
       if (!network) {
-        throw StartupError("--trust-forwarded " + v +
-                           ": not an address or network (tcp:10.0.0.0/8, tcp:::1)");
+        throw StartupError(
+            fmt::format("--{} {}: not an address or network (tcp:10.0.0.0/8, tcp:::1)", flag, v));
       }
       trusted.networks.push_back(*network);
     } else {
-      throw StartupError("--trust-forwarded " + v + ": expected uid:USER, gid:GROUP or tcp:CIDR");
+      throw StartupError(fmt::format("--{} {}: expected uid:USER, gid:GROUP or tcp:CIDR", flag, v));
     }
   }
   return trusted;

@@ -37,9 +37,11 @@ struct TrustedProxies {
   friend bool operator==(const TrustedProxies&, const TrustedProxies&) = default;
 };
 
-/// The --trust-forwarded values ("uid:USER", "gid:GROUP", "tcp:CIDR") resolved; throws
-/// StartupError naming the value that is malformed or names no user or group.
-TrustedProxies resolve_trusted_proxies(const std::vector<std::string>& values);
+/// The values of `flag` (--trust-forwarded, --proxy-protocol: "uid:USER", "gid:GROUP",
+/// "tcp:CIDR") resolved; throws StartupError naming the value that is malformed, names no user
+/// or group, or names the overflow uid or gid.
+TrustedProxies resolve_trusted_proxies(const std::vector<std::string>& values,
+                                       std::string_view flag = "trust-forwarded");
 
 /// The header a trusted proxy names the client in.
 enum class ClientHeader : std::uint8_t {

@@ -20,28 +20,13 @@
 #include "connections/reactor_hints.hpp"
 #include "connections/session.hpp"
 #include "connections/session_context.hpp"
+#include "util/throttled_warning.hpp"
 
 namespace printerfacts {
 
 /// Reports a connection coroutine that ended with an exception (only resource exhaustion can
 /// cause one); the process goes on serving everyone else.
 void log_connection_failure(std::exception_ptr e);
-
-/// A warning said at most once a second, however often its cause recurs (a flood of refused
-/// connections must not become a flood of log lines).
-class ThrottledWarning {
- public:
-  template <class... Args>
-  void warn(spdlog::format_string_t<Args...> fmt, Args&&... args) {
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_ < std::chrono::seconds(1)) return;
-    last_ = now;
-    spdlog::warn(fmt, std::forward<Args>(args)...);
-  }
-
- private:
-  std::chrono::steady_clock::time_point last_{};
-};
 
 /// The door of one listener in one worker: each connection accepted there is served, in a
 /// coroutine of its own on the worker's event loop, or turned away.
@@ -50,13 +35,15 @@ class Admission {
   /// `listener` is the listener's index (for metrics); `metrics_listener` when it serves only
   /// /metrics and /healthz. `budget` is the limit this listener's connections count against,
   /// shared with the other listeners of its kind in every worker; it must outlive the Admission.
-  /// `workers` is how many workers share `budget` (for above_fair_share).
+  /// `workers` is how many workers share `budget` (for above_fair_share). `uid_quota`, when not
+  /// null, limits each Unix-socket peer user's connections (--max-connections-per-uid).
   Admission(std::size_t listener, bool metrics_listener, ConnectionBudget& budget,
-            std::size_t workers)
+            std::size_t workers, UidQuota* uid_quota = nullptr)
       : listener_(listener),
         metrics_listener_(metrics_listener),
         budget_(&budget),
-        workers_(workers) {}
+        workers_(workers),
+        uid_quota_(uid_quota != nullptr && uid_quota->enabled() ? uid_quota : nullptr) {}
 
   /// Serves or turns away `s`, a connection of `Protocol` on either event loop (an Asio
   /// socket, or a UringSocket).
@@ -104,6 +91,18 @@ class Admission {
       if (ctx.metrics) ctx.metrics->over_limit[listener_].add();
       return;
     }
+    // One user may not take every connection: a member of the socket's group opening many
+    // would otherwise starve nginx. Counted by the kernel's uid, which the peer cannot choose.
+    if constexpr (!std::is_same_v<Protocol, boost::asio::ip::tcp>) {
+      if (uid_quota_ != nullptr && !slot.hold_uid(*uid_quota_, peer.uid)) {
+        over_quota_.warn(
+            "{} holds {} connections (--max-connections-per-uid); closing its new "
+            "ones",
+            peer.description, uid_quota_->limit());
+        if (ctx.metrics) ctx.metrics->refuse(listener_, Refusal::uid_quota);
+        return;
+      }
+    }
     if (ctx.metrics) ctx.metrics->accepted[listener_].add();
     const auto executor = s.get_executor();
     boost::asio::co_spawn(executor,
@@ -117,8 +116,10 @@ class Admission {
   bool metrics_listener_;
   ConnectionBudget* budget_;
   std::size_t workers_;
+  UidQuota* uid_quota_;
   ThrottledWarning refused_;
   ThrottledWarning over_limit_;
+  ThrottledWarning over_quota_;
 };
 
 }  // namespace printerfacts

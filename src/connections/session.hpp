@@ -19,6 +19,7 @@
 #include "connections/connection_budget.hpp"
 #include "connections/executor.hpp"
 #include "connections/peer.hpp"
+#include "connections/proxy_protocol.hpp"
 #include "connections/reactor_hints.hpp"
 #include "connections/request_identity.hpp"
 #include "connections/request_parser.hpp"
@@ -294,11 +295,14 @@ class RequestRecord {
  public:
   using Clock = std::chrono::steady_clock;
 
-  RequestRecord(SessionContext& ctx, const Peer& peer, const RequestParser& parser)
+  /// `proxied`, when not null, is the client the connection's PROXY header named (empty: none).
+  RequestRecord(SessionContext& ctx, const Peer& peer, const RequestParser& parser,
+                const InlineText<46>* proxied = nullptr)
       : metrics_(ctx.metrics),
         access_log_(ctx.access_log ? &*ctx.access_log : nullptr),
         peer_(peer),
         parser_(parser),
+        proxied_(proxied),
         // The exact clock is read only when someone records the duration.
         started_(metrics_ || access_log_ ? Clock::now() : Clock::time_point()) {
     if (metrics_) metrics_->request_started();
@@ -307,16 +311,20 @@ class RequestRecord {
   RequestRecord& operator=(const RequestRecord&) = delete;
 
   /// Learns what the request says about itself, once it has been read (its head may be
-  /// missing: then only an ID is made up). The client is taken from the proxy header only when
-  /// the peer is one `site` trusts; from anyone else the header is ignored and counted.
+  /// missing: then only an ID is made up). The client is the one the connection's PROXY header
+  /// named, if it had one; otherwise it is taken from the client header only when the peer is
+  /// one `site` trusts; from anyone else the header is ignored and counted.
   void identify(const Site& site, Random& rng) {
+    if (proxied_ != nullptr) client_ = *proxied_;
     if (parser_.is_header_done() && parser_.has_identity_fields()) {
       const auto& req = parser_.get();
       const Forwarding& forwarding = site.forwarding;
       const IdentityFields fields = scan_identity_fields(req, forwarding.header);
       if (valid_request_id(fields.request_id)) request_id_.take(fields.request_id);
       if (!fields.traceparent.empty()) trace_id_.assign(trace_id_of(fields.traceparent));
-      if (fields.client_header) {
+      // Security: a PROXY header came from the connection's own peer, checked by the kernel's
+      // credentials; a header in the request is the proxy's client's to write, and loses.
+      if (fields.client_header && proxied_ == nullptr) {
         if (!forwarding.trusted.empty() && trusts(forwarding.trusted, peer_)) {
           forwarded_client(req, forwarding.header, client_);
         } else if (metrics_) {
@@ -367,6 +375,7 @@ class RequestRecord {
   AccessLog* access_log_;
   const Peer& peer_;
   const RequestParser& parser_;
+  const InlineText<46>* proxied_;
   RequestIdLine request_id_;
   InlineText<46> client_;
   InlineText<32> trace_id_;
@@ -376,6 +385,58 @@ class RequestRecord {
   unsigned status_ = 0;
   std::size_t written_ = 0;
 };
+
+/// What the first bytes of a --proxy-protocol peer's connection were.
+struct ProxyRead {
+  ProxyParse result = ProxyParse::missing;  ///< done, or why the connection is refused
+  InlineText<46> client;                    ///< when done: the client it named (empty: none)
+};
+
+/// Reads the PROXY header that must begin the connection, within --header-timeout and
+/// kMaxProxyHeader: what follows it (the first request, often in the same segment) stays in
+/// `buffer`. Cut short (the peer closed, the deadline passed) is "need more" for ever:
+/// returned as ProxyParse::need_more, counted as truncated.
+template <class Stream>
+Task<ProxyRead> read_proxy_header(Stream& socket, beast::flat_buffer& buffer,
+                                  ConnectionRegistry::Entry& entry, Duration timeout) {
+  entry.expires_after(timeout);
+  ProxyRead read;
+  for (;;) {
+    const auto data = buffer.cdata();
+    ProxyHeader header;
+    read.result = parse_proxy_header(
+        std::string_view(static_cast<const char*>(data.data()), data.size()), header);
+    if (read.result == ProxyParse::done) {
+      buffer.consume(header.length);
+      read.client = header.client;
+      co_return read;
+    }
+    if (read.result != ProxyParse::need_more) co_return read;
+    const std::size_t room = std::min<std::size_t>(1024, buffer.max_size() - buffer.size());
+    if (room == 0) {
+      read.result = ProxyParse::oversized;  // a header longer than a request head may be
+      co_return read;
+    }
+    auto [ec, n] = co_await socket.async_read_some(buffer.prepare(room), use_tuple);
+    if (ec || n == 0) co_return read;
+    buffer.commit(n);
+  }
+}
+
+inline Refusal proxy_refusal(ProxyParse result) {
+  switch (result) {
+    case ProxyParse::missing:
+      return Refusal::proxy_missing;
+    case ProxyParse::malformed:
+      return Refusal::proxy_malformed;
+    case ProxyParse::oversized:
+      return Refusal::proxy_oversized;
+    case ProxyParse::done:
+    case ProxyParse::need_more:
+      break;
+  }
+  return Refusal::proxy_truncated;
+}
 
 }  // namespace session
 
@@ -415,6 +476,25 @@ Task<> run_session(Stream socket, Peer peer, [[maybe_unused]] ConnectionBudget::
   beast::flat_buffer buffer(opts.max_header_size + kReadChunk);
   std::string head;  // the response head, rendered here; reused by every response
 
+  // Security: a --proxy-protocol peer (decided by the kernel's credentials or the TCP address,
+  // never by what it sends) must begin with a PROXY header, which then names the client. From
+  // it, no header or a bad one closes the connection unanswered: serving would log the proxy
+  // as the client, and a proxy that should send one and does not is misconfigured. From anyone
+  // else a PROXY header is not looked for: it fails as a malformed request line (400).
+  std::optional<InlineText<46>> proxied;
+  if (const auto& senders = ctx.site->forwarding.proxy_senders;
+      !senders.empty() && trusts(senders, peer)) {
+    const ProxyRead got = co_await read_proxy_header(socket, buffer, entry, opts.header_timeout);
+    if (got.result != ProxyParse::done) {
+      const Refusal why = proxy_refusal(got.result);
+      ctx.proxy_refused.warn("closed a connection of {}: its PROXY protocol header is {}",
+                             peer.description, kRefusalLabels[static_cast<std::size_t>(why)]);
+      if (ctx.metrics) ctx.metrics->refuse(listener, why);
+      co_return;  // closed unanswered (what it sent was not read: the close may reset it)
+    }
+    proxied = got.client;
+  }
+
   for (bool first = true;; first = false) {
     // Whether the request came whole from one read that took less than it asked for: then
     // nothing more was waiting in the socket (a short read on a stream socket drains it,
@@ -453,7 +533,7 @@ Task<> run_session(Stream socket, Peer peer, [[maybe_unused]] ConnectionBudget::
       RequestParser parser(arena);
       parser.header_limit(static_cast<std::uint32_t>(opts.max_header_size));
       parser.body_limit(opts.max_body_size);
-      RequestRecord record(ctx, peer, parser);
+      RequestRecord record(ctx, peer, parser, proxied ? &*proxied : nullptr);
       // The response may point into the site's content: it must outlive the write even if a
       // reload replaces the worker's site meanwhile.
       const std::shared_ptr<const Site> site = ctx.site;

@@ -11,6 +11,7 @@
 #include "log/access_log.hpp"
 #include "metrics/worker_metrics.hpp"
 #include "util/arena.hpp"
+#include "util/throttled_warning.hpp"
 
 namespace printerfacts {
 
@@ -26,6 +27,7 @@ struct SessionContext {
   HttpDate date;
   WorkerMetrics* metrics = nullptr;  ///< null when nothing serves /metrics: nothing is recorded
   BlockPool blocks;  ///< memory for the header fields of requests in flight (util/arena.hpp)
+  ThrottledWarning proxy_refused;  ///< a --proxy-protocol peer's connection closed unanswered
 };
 
 }  // namespace printerfacts

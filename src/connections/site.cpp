@@ -26,7 +26,8 @@ std::shared_ptr<const Site> Site::load(const SiteOptions& options, const SiteIds
                                        const SiteFixtures& fixed) {
   return std::make_shared<const Site>(
       load_content(options), PeerAllowList{ids.allow_uids, ids.allow_gids}, fixed.metrics,
-      fixed.metrics_on_main, fixed.health, Forwarding{ids.trusted, ids.client_header});
+      fixed.metrics_on_main, fixed.health,
+      Forwarding{ids.trusted, ids.client_header, ids.proxy_senders});
 }
 
 Site::Site(Content site_content, PeerAllowList allowed, const MetricsSource* metrics,

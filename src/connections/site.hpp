@@ -24,10 +24,13 @@ struct PeerAllowList {
   bool allows(const Peer& peer) const;
 };
 
-/// Whom the client is learned from, and by which header (--trust-forwarded, --client-header).
+/// Whom the client is learned from, and how (--trust-forwarded, --client-header,
+/// --proxy-protocol).
 struct Forwarding {
   TrustedProxies trusted;  ///< empty: nobody, the client is never taken from a header
   ClientHeader header = ClientHeader::x_forwarded_for;
+  /// Peers whose connections begin with a PROXY protocol header (--proxy-protocol).
+  TrustedProxies proxy_senders;
 };
 
 /// The content --facts-file and --static-dir name (or the embedded ones). Throws StartupError

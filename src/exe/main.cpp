@@ -19,6 +19,7 @@
 #include "listeners/listener_set.hpp"
 #include "listeners/unix_socket.hpp"
 #include "log/diagnostics.hpp"
+#include "log/log_file.hpp"
 #include "log/log_stream.hpp"
 #include "metrics/listen_queue.hpp"
 #include "metrics/metrics.hpp"
@@ -97,8 +98,12 @@ int run(int argc, const char* const* argv, const Options& options,
     return exit_code::ok;
   }
   // The access log's own writer: the workers hand lines over and never wait for stdout.
+  std::optional<LogFile> access_file;
+  if (options.access_log && options.access_log_file) access_file.emplace(*options.access_log_file);
   std::optional<LogStream> access_log;
-  if (options.access_log) access_log.emplace(STDOUT_FILENO, "access", say, true);
+  if (options.access_log) {
+    access_log.emplace(access_file ? access_file->fd() : STDOUT_FILENO, "access", say, true);
+  }
   // Started by an upgrade (SIGUSR2 to our predecessor): the pipe to say "ready" on.
   const int predecessor = take_upgrade_fd();
   ListenerSet listeners = ListenerSet::open(options, ids);
@@ -130,11 +135,11 @@ int run(int argc, const char* const* argv, const Options& options,
   auto site = std::make_shared<const Site>(
       std::move(content), PeerAllowList{ids.site.allow_uids, ids.site.allow_gids}, fixtures.metrics,
       fixtures.metrics_on_main, fixtures.health,
-      Forwarding{ids.site.trusted, ids.site.client_header});
+      Forwarding{ids.site.trusted, ids.site.client_header, ids.site.proxy_senders});
   Server server(options, std::move(listeners), metrics ? &*metrics : nullptr, health,
                 std::move(site), command_line_reloader(argc, argv, options, fixtures),
                 access_log ? &*access_log : nullptr, backend, current_invocation(argc, argv),
-                predecessor);
+                predecessor, access_file ? &*access_file : nullptr);
   const int code = server.run();
   logs_deadline = server.shutdown_deadline() + kLogGrace;
   if (access_log && !access_log->drain(logs_deadline)) {

@@ -1,11 +1,16 @@
 #include "listeners/systemd.hpp"
 
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstddef>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "util/startup_error.hpp"
@@ -44,11 +49,43 @@ namespace {
 // Set once the main PID is our successor's: what we would say (STOPPING=1) is not about the
 // service any more, and systemd would refuse it from a process that is not the main one.
 std::atomic<bool> handed_over{false};
+
+// Sends `state` to NOTIFY_SOCKET (a path, or "@name" for an abstract socket), waiting at most
+// `wait` while the receiver's queue is full. sd_notify() would wait for ever: a systemd that
+// stopped reading would then stop the thread that reads our signals and runs the shutdown.
+bool send_state(std::string_view state, std::chrono::milliseconds wait) {
+  const char* where = std::getenv("NOTIFY_SOCKET");
+  if (handed_over.load() || where == nullptr || (where[0] != '/' && where[0] != '@')) return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::size_t length = std::strlen(where);
+  if (length >= sizeof addr.sun_path) return false;
+  std::memcpy(addr.sun_path, where, length);
+  if (where[0] == '@') addr.sun_path[0] = '\0';
+  UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return false;
+  int flags = MSG_NOSIGNAL;
+  if (wait.count() > 0) {
+    const timeval limit{.tv_sec = static_cast<time_t>(wait.count() / 1000),
+                        .tv_usec = static_cast<suseconds_t>(wait.count() % 1000 * 1000)};
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
+  } else {
+    flags |= MSG_DONTWAIT;
+  }
+  return ::sendto(fd.get(), state.data(), state.size(), flags,
+                  reinterpret_cast<const sockaddr*>(&addr),
+                  static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + length)) >= 0;
+}
+
 }  // namespace
 
 void notify(std::string_view state) {
-  if (handed_over.load()) return;
-  ::sd_notify(0, std::string(state).c_str());
+  // A second is far more than systemd takes; past it the message is lost, not the process.
+  send_state(state, std::chrono::seconds(1));
+}
+
+bool notify_if_ready(std::string_view state) {
+  return send_state(state, std::chrono::milliseconds(0));
 }
 
 bool notify_socket_set() {
@@ -63,12 +100,11 @@ bool store_fd(int fd, const std::string& name) {
 }
 
 void remove_stored_fd(const std::string& name) {
-  if (handed_over.load()) return;
-  ::sd_notify(0, ("FDSTOREREMOVE=1\nFDNAME=" + name).c_str());
+  notify("FDSTOREREMOVE=1\nFDNAME=" + name);
 }
 
 void hand_over_to(pid_t pid) {
-  ::sd_notify(0, ("MAINPID=" + std::to_string(pid) + "\nREADY=1").c_str());
+  notify("MAINPID=" + std::to_string(pid) + "\nREADY=1");
   handed_over.store(true);
 }
 

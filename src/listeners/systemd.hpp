@@ -26,9 +26,15 @@ std::vector<PassedSocket> take_listen_fds();
 /// without taking them.
 bool listen_fds_passed();
 
-/// sd_notify(): "READY=1", "STOPPING=1", "WATCHDOG=1", "STATUS=...". Ignored outside systemd,
-/// and once the main PID was handed to a successor (hand_over_to).
+/// sd_notify(3): "READY=1", "STOPPING=1", "WATCHDOG=1", "STATUS=...". Ignored outside systemd,
+/// and once the main PID was handed to a successor (hand_over_to). Waits at most a second for
+/// a receiver that is not reading, then drops the message.
 void notify(std::string_view state);
+
+/// Says `state` ("STATUS=...") if it can be said at once, else drops it: for what is said
+/// periodically, which must never stop the thread that says it (sd_notify() blocks while the
+/// receiver's queue is full). Returns whether it was sent.
+bool notify_if_ready(std::string_view state);
 
 /// Whether NOTIFY_SOCKET is set: systemd (Type=notify) listens to what we say.
 bool notify_socket_set();

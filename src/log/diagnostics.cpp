@@ -25,6 +25,23 @@ class JsonMessage : public spdlog::custom_flag_formatter {
   }
 };
 
+// %~ in a pattern: the "<N>" prefix that tells the journal a line's priority (sd-daemon(3)),
+// so that `journalctl -p err` finds errors; without it every line is priority 6 (info).
+class JournalPriority : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    // trace and debug: 7 (debug), info: 6, warn: 4 (warning), error: 3, critical: 2 (crit).
+    static constexpr char kPriority[] = {'7', '7', '6', '4', '3', '2', '6'};
+    const auto level = static_cast<std::size_t>(msg.level);
+    const char prefix[3] = {'<', level < sizeof kPriority ? kPriority[level] : '6', '>'};
+    dest.append(prefix, prefix + 3);
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JournalPriority>();
+  }
+};
+
 // Formats each line and hands it to a LogStream. The sink's mutex guards only the formatting
 // and the hand-over, never a write.
 class StreamSink final : public spdlog::sinks::base_sink<std::mutex> {
@@ -52,14 +69,15 @@ void setup_diagnostics(std::shared_ptr<LogStream> stream, bool json, const std::
                                                  std::make_shared<StreamSink>(std::move(stream)));
   const bool journal = stream_is_journal(STDERR_FILENO);
   std::string pattern;
+  // The journal stamps each line itself, and reads its priority from the "<N>" prefix.
   if (json) {
-    pattern = journal ? R"({"level":"%l","message":"%*"})"
+    pattern = journal ? R"(%~{"level":"%l","message":"%*"})"
                       : R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","message":"%*"})";
   } else {
-    pattern = journal ? "%l: %v" : "%Y-%m-%dT%H:%M:%S.%eZ %l %v";
+    pattern = journal ? "%~%l: %v" : "%Y-%m-%dT%H:%M:%S.%eZ %l %v";
   }
   auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
-  formatter->add_flag<JsonMessage>('*').set_pattern(pattern);
+  formatter->add_flag<JsonMessage>('*').add_flag<JournalPriority>('~').set_pattern(pattern);
   logger->set_formatter(std::move(formatter));
   logger->set_level(spdlog::level::from_str(level));
   spdlog::set_default_logger(logger);

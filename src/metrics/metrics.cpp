@@ -4,6 +4,7 @@
 
 #include "metrics/listen_queue.hpp"
 #include "metrics/process_metrics.hpp"
+#include "util/build_info.hpp"
 
 namespace printerfacts {
 
@@ -71,7 +72,7 @@ Metrics::Metrics(std::vector<MetricsListener> listeners, unsigned workers)
                     .Name("printerfacts_build_info")
                     .Help("Always 1; the labels describe the running build.")
                     .Register(*registry_);
-  build.Add({{"version", PRINTERFACTS_VERSION}}).Set(1);
+  build.Add({{"version", kBuildVersion}, {"commit", kBuildCommit}}).Set(1);
 }
 
 void Metrics::io_backend(std::string_view name) {
@@ -90,6 +91,12 @@ void Metrics::stale_sockets_removed(int count) {
 void Metrics::socket_recreated(std::size_t index, std::optional<ino_t> inode) {
   recreated_.Add({}).Increment();
   if (index < listeners_.size()) inodes_[index] = inode.value_or(0);
+}
+
+std::uint64_t Metrics::requests_finished() const {
+  std::uint64_t n = 0;
+  for (const auto& w : workers_) n += w->finished.get();
+  return n;
 }
 
 void Metrics::upgrade_finished(bool succeeded) {
@@ -228,9 +235,11 @@ void Metrics::add_connection_families(std::vector<MetricFamily>& out) const {
   MetricFamily open{
       "printerfacts_connections_open", "Connections open now, by listener.", MetricType::Gauge, {}};
   MetricFamily refused{"printerfacts_connections_refused_total",
-                       "Connections closed unread at accept, by listener and reason: limit (the "
+                       "Connections closed unanswered, by listener and reason: limit (the "
                        "listener's connection limit was reached: --max-connections, or the "
-                       "metrics listeners' reserve).",
+                       "metrics listeners' reserve), uid_quota (--max-connections-per-uid), "
+                       "proxy_missing, proxy_malformed, proxy_truncated, proxy_oversized (a "
+                       "--proxy-protocol peer's header).",
                        MetricType::Counter,
                        {}};
   MetricFamily rejected{"printerfacts_peer_credential_rejections_total",
@@ -249,6 +258,14 @@ void Metrics::add_connection_families(std::vector<MetricFamily>& out) const {
     auto at_limit = labelled({{"listener", listeners_[l].name}, {"reason", "limit"}});
     at_limit.counter.value = static_cast<double>(over);
     refused.metric.push_back(std::move(at_limit));
+    for (std::size_t r = 0; r < kRefusalLabels.size(); ++r) {
+      std::uint64_t n = 0;
+      for (const auto& w : workers_) n += w->refused[l][r].get();
+      auto why =
+          labelled({{"listener", listeners_[l].name}, {"reason", std::string(kRefusalLabels[r])}});
+      why.counter.value = static_cast<double>(n);
+      refused.metric.push_back(std::move(why));
+    }
     auto metric = labelled({{"listener", listeners_[l].name}});
     metric.counter.value = static_cast<double>(a);
     accepted.metric.push_back(metric);

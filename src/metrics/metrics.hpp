@@ -58,6 +58,9 @@ class Metrics : public MetricsSource {
 
   std::string render() const override;
 
+  /// Requests finished so far, every worker together (for systemd's STATUS=).
+  std::uint64_t requests_finished() const;
+
  private:
   // render(), one part per group of families, each summed over the workers.
   void add_request_families(std::vector<prometheus::MetricFamily>& out) const;

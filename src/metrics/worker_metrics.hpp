@@ -37,6 +37,18 @@ inline constexpr std::array<unsigned, 11> kStatusCodes = {200, 304, 400, 404, 40
 inline constexpr std::size_t kStatusSlots = kStatusCodes.size() + 1;
 inline constexpr std::array<std::string_view, 3> kMethodLabels = {"GET", "HEAD", "other"};
 
+/// Why a connection was closed unanswered, beyond the allow-lists and the connection limit
+/// (printerfacts_connections_refused_total{reason}).
+enum class Refusal : std::uint8_t {
+  uid_quota,        ///< its peer user holds --max-connections-per-uid already
+  proxy_missing,    ///< a --proxy-protocol peer sent no PROXY header
+  proxy_malformed,  ///< ...a malformed one
+  proxy_truncated,  ///< ...one cut short (closed, or --header-timeout passed)
+  proxy_oversized,  ///< ...one longer than the bound (kMaxProxyHeader)
+};
+inline constexpr std::array<std::string_view, 5> kRefusalLabels = {
+    "uid_quota", "proxy_missing", "proxy_malformed", "proxy_truncated", "proxy_oversized"};
+
 /// Everything one worker records. Written only by its worker thread; read by the scraper.
 /// Aligned so that two workers' statistics never share a cache line.
 struct alignas(64) WorkerMetrics {
@@ -44,7 +56,13 @@ struct alignas(64) WorkerMetrics {
       : accepted(std::make_unique<LocalCounter[]>(listeners)),
         closed(std::make_unique<LocalCounter[]>(listeners)),
         rejected(std::make_unique<LocalCounter[]>(listeners)),
-        over_limit(std::make_unique<LocalCounter[]>(listeners)) {}
+        over_limit(std::make_unique<LocalCounter[]>(listeners)),
+        refused(std::make_unique<std::array<LocalCounter, kRefusalLabels.size()>[]>(listeners)) {}
+
+  /// A connection of listener `listener` was closed unanswered for `why`.
+  void refuse(std::size_t listener, Refusal why) {
+    refused[listener][static_cast<std::size_t>(why)].add();
+  }
 
   /// A request's first byte arrived.
   void request_started() { started.add(); }
@@ -66,6 +84,8 @@ struct alignas(64) WorkerMetrics {
   std::unique_ptr<LocalCounter[]> closed;      ///< per listener
   std::unique_ptr<LocalCounter[]> rejected;    ///< per listener: peer credentials not allowed
   std::unique_ptr<LocalCounter[]> over_limit;  ///< per listener: closed at the connection limit
+  /// Per listener, per Refusal.
+  std::unique_ptr<std::array<LocalCounter, kRefusalLabels.size()>[]> refused;
 };
 
 }  // namespace printerfacts

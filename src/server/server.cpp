@@ -17,6 +17,7 @@
 #include "listeners/systemd.hpp"
 #include "log/diagnostics.hpp"
 #include "metrics/listen_queue.hpp"
+#include "util/build_info.hpp"
 #include "util/startup_error.hpp"
 
 namespace printerfacts {
@@ -42,7 +43,7 @@ IoBackend choose_io_backend(Options::IoBackend wanted, std::string& why_not) {
 
 Server::Server(const Options& options, ListenerSet listeners, Metrics* metrics, Health& health,
                std::shared_ptr<const Site> site, Reloader reload, LogStream* access_log,
-               IoBackend backend, Invocation invocation, int predecessor)
+               IoBackend backend, Invocation invocation, int predecessor, LogFile* access_file)
     : options_(options),
       metrics_(metrics),
       health_(health),
@@ -52,8 +53,11 @@ Server::Server(const Options& options, ListenerSet listeners, Metrics* metrics, 
       backend_(backend),
       listeners_(std::move(listeners)),
       service_connections_(options.max_connections),
+      uid_quota_(options.max_connections_per_uid),
+      access_file_(access_file),
       invocation_(std::move(invocation)),
       predecessor_(predecessor),
+      started_by_upgrade_(predecessor >= 0),
       fates_(listeners_.listeners().size(), PathFate::ours) {}
 
 Server::~Server() = default;  // each Worker stops its loop and joins its thread
@@ -108,7 +112,7 @@ void Server::start_workers() {
     try {
       workers_.push_back(std::make_unique<Worker>(
           options_, listeners_, site_, access_log_, metrics_ ? &metrics_->worker(i) : nullptr,
-          service_connections_, monitoring_connections_, backend_));
+          service_connections_, monitoring_connections_, backend_, &uid_quota_));
     } catch (const std::system_error& e) {
       // The ring of one worker more (the probe made one): memory, or a limit on rings.
       throw errno_error(fmt::format("{} for worker {} of {}", e.what(), i + 1, n),
@@ -135,8 +139,8 @@ void Server::announce_ready() {
                  : l.inherited  ? " (inherited)"
                                 : "");
   }
-  spdlog::info("printerfacts {} ready with {} thread(s) on {}", PRINTERFACTS_VERSION,
-               workers_.size(), io_backend_name(backend_));
+  spdlog::info("printerfacts {} (commit {}) ready with {} thread(s) on {}", kBuildVersion,
+               kBuildCommit, workers_.size(), io_backend_name(backend_));
   if (predecessor_ >= 0) {
     // Started by an upgrade: the process that started us says READY=1 for us, with MAINPID=,
     // once it has handed over (we are not the unit's main process until then).
@@ -144,6 +148,9 @@ void Server::announce_ready() {
     predecessor_ = -1;
   } else {
     systemd::notify("READY=1");
+  }
+  if (systemd::notify_socket_set()) {
+    asio::co_spawn(control_, report_status(), log_connection_failure);
   }
   if (systemd::watchdog_interval().count() > 0) {
     asio::co_spawn(control_, watchdog(), log_connection_failure);
@@ -172,6 +179,28 @@ Task<> Server::watchdog() {
   }
 }
 
+// What `systemctl status` shows under the unit's name (STATUS=), every few seconds: the open
+// connections, and the requests served where metrics are kept. One datagram per 5 s, sent
+// without waiting: this thread also reads the signals and guards the sockets.
+Task<> Server::report_status() {
+  Timer timer(control_);
+  if (started_by_upgrade_) {
+    // Started by an upgrade: not the unit's main process until our predecessor has handed over
+    // (just after we said ready), and systemd refuses what others say.
+    timer.expires_after(std::chrono::seconds(5));
+    co_await timer.async_wait(use_tuple);
+  }
+  for (;;) {
+    std::string status = fmt::format("STATUS=serving on {}: {} connection(s) open",
+                                     io_backend_name(backend_), service_connections_.open());
+    if (metrics_) status += fmt::format(", {} request(s) served", metrics_->requests_finished());
+    systemd::notify_if_ready(status);
+    timer.expires_after(std::chrono::seconds(5));
+    auto [ec] = co_await timer.async_wait(use_tuple);
+    if (ec) co_return;
+  }
+}
+
 // SIGHUP reloads; SIGTERM and SIGINT stop the control loop, which run() then takes as the
 // next step of shutting down (a second one ends the shutdown delay).
 Task<> Server::dispatch_signals() {
@@ -180,6 +209,18 @@ Task<> Server::dispatch_signals() {
     if (sig == 0) co_return;
     if (sig == SIGHUP) {
       reload();
+      continue;
+    }
+    if (sig == SIGUSR1) {
+      // logrotate's postrotate (and nginx's convention): the file was moved away; write a new
+      // one at the path. Lines already handed over go to whichever file is open when written.
+      if (access_file_ == nullptr) {
+        spdlog::info("received SIGUSR1: no --access-log-file to reopen");
+      } else if (const std::string failed = access_file_->reopen(); !failed.empty()) {
+        spdlog::error("received SIGUSR1: {}; still writing to the old file", failed);
+      } else {
+        spdlog::info("received SIGUSR1: reopened {}", access_file_->path());
+      }
       continue;
     }
     if (sig == SIGUSR2) {

@@ -16,6 +16,7 @@
 #include "connections/connection_budget.hpp"
 #include "connections/site.hpp"
 #include "listeners/listener_set.hpp"
+#include "log/log_file.hpp"
 #include "log/log_stream.hpp"
 #include "metrics/metrics.hpp"
 #include "server/reloader.hpp"
@@ -47,10 +48,12 @@ class Server {
   /// `access_log` is where the workers' access log lines go (null: no access log).
   /// `backend` is the workers' event loop (choose_io_backend).
   /// `invocation` is what SIGUSR2 starts again; `predecessor` is the pipe to tell the process
-  /// that started us by an upgrade that we are ready (-1: none).
+  /// that started us by an upgrade that we are ready (-1: none). `access_file`, when not null,
+  /// is the access log's file, which SIGUSR1 reopens.
   Server(const Options& options, ListenerSet listeners, Metrics* metrics, Health& health,
          std::shared_ptr<const Site> site, Reloader reload, LogStream* access_log,
-         IoBackend backend, Invocation invocation = {}, int predecessor = -1);
+         IoBackend backend, Invocation invocation = {}, int predecessor = -1,
+         LogFile* access_file = nullptr);
   ~Server();
 
   /// Serves until a termination signal; returns the process exit code (0 after a clean drain).
@@ -72,6 +75,7 @@ class Server {
   // Reached from the control thread's event loop while serving.
   Task<> dispatch_signals();
   Task<> watchdog();
+  Task<> report_status();
   void reload();
   Task<> upgrade();
   Task<> guard_socket_paths();
@@ -92,6 +96,7 @@ class Server {
   // of the metrics listeners' own (docs/security.md, "Connection limit").
   ConnectionBudget service_connections_;
   ConnectionBudget monitoring_connections_{kMonitoringConnections};
+  UidQuota uid_quota_;  ///< --max-connections-per-uid, for the service's listeners
   std::chrono::steady_clock::time_point shutdown_deadline_ =
       std::chrono::steady_clock::time_point::max();
 
@@ -107,8 +112,10 @@ class Server {
   /// or a successor an upgrade started that is ready.
   enum class Ending { signal, taken_over, upgraded } ending_ = Ending::signal;
 
+  LogFile* access_file_;
   Invocation invocation_;
   int predecessor_;              ///< the upgrade pipe to say "ready" on, or -1
+  bool started_by_upgrade_;      ///< by a predecessor's SIGUSR2 (predecessor_ was given)
   pid_t successor_ = -1;         ///< an upgrade under way: the new process, until it is ready
   std::vector<PathFate> fates_;  ///< by listener: what the guard last found at its path
 

@@ -1,5 +1,5 @@
-// The signals the server acts on (SIGTERM, SIGINT, SIGHUP, SIGUSR2), read from a signalfd on the
-// control thread's event loop instead of caught by a handler.
+// The signals the server acts on (SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2), read from a signalfd
+// on the control thread's event loop instead of caught by a handler.
 #pragma once
 
 #include <signal.h>
@@ -13,9 +13,9 @@
 
 namespace printerfacts {
 
-/// The signals the server acts on: SIGTERM and SIGINT stop it, SIGHUP reloads, SIGUSR2
-/// upgrades it in place (server/upgrade.hpp).
-inline constexpr std::array<int, 4> kServerSignals = {SIGTERM, SIGINT, SIGHUP, SIGUSR2};
+/// The signals the server acts on: SIGTERM and SIGINT stop it, SIGHUP reloads, SIGUSR1 reopens
+/// the access log file, SIGUSR2 upgrades it in place (server/upgrade.hpp).
+inline constexpr std::array<int, 5> kServerSignals = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2};
 
 /// Blocks kServerSignals in the calling thread (and every thread it creates), as early in
 /// start-up as serving is decided: one sent while the content loads and the sockets open waits,

@@ -30,7 +30,8 @@ using Timer = asio::steady_timer::rebind_executor<Executor>::other;
 AccessLog::Style access_log_style(const Options& options) {
   AccessLog::Style style;
   style.json = options.log_format == Options::LogFormat::json;
-  style.timestamps = !stream_is_journal(STDOUT_FILENO);
+  // A file is stamped here; the journal stamps lines itself.
+  style.timestamps = options.access_log_file || !stream_is_journal(STDOUT_FILENO);
   return style;
 }
 
@@ -283,7 +284,8 @@ tcp tcp_protocol_of(int fd, const std::string& name) {
 
 Worker::Worker(const Options& options, const ListenerSet& listeners,
                std::shared_ptr<const Site> site, LogStream* sink, WorkerMetrics* metrics,
-               ConnectionBudget& service, ConnectionBudget& monitoring, IoBackend backend)
+               ConnectionBudget& service, ConnectionBudget& monitoring, IoBackend backend,
+               UidQuota* uid_quota)
     : ring_(backend == IoBackend::io_uring ? std::make_unique<Ring>() : nullptr),
       ctx_{.options = options,
            .site = worker_local(std::move(site)),
@@ -292,9 +294,11 @@ Worker::Worker(const Options& options, const ListenerSet& listeners,
            .registry = {},
            .date = {},
            .metrics = metrics,
-           .blocks = {}},
+           .blocks = {},
+           .proxy_refused = {}},
       service_(service),
-      monitoring_(monitoring) {
+      monitoring_(monitoring),
+      uid_quota_(uid_quota) {
   if (sink) ctx_.access_log.emplace(*sink, io_.get_executor(), access_log_style(options));
   if (!ring_) {
     sweeper_.emplace(io_);
@@ -314,7 +318,7 @@ Worker::Worker(const Options& options, const ListenerSet& listeners,
 
 void Worker::add_acceptor(std::size_t index, const ListenerTraits& l, UniqueFd fd) {
   const Admission admission(index, l.metrics, l.metrics ? monitoring_ : service_,
-                            worker_threads(ctx_.options));
+                            worker_threads(ctx_.options), l.metrics ? nullptr : uid_quota_);
   // Queued connections of a socket we created are served at shutdown; those of a systemd
   // socket, or of one kept in its fd store, wait there for our successor.
   const bool take_backlog = !l.from_systemd && !l.kept;

@@ -54,7 +54,8 @@ class Worker {
   /// cannot be made).
   Worker(const Options& options, const ListenerSet& listeners, std::shared_ptr<const Site> site,
          LogStream* sink, WorkerMetrics* metrics, ConnectionBudget& service,
-         ConnectionBudget& monitoring, IoBackend backend = IoBackend::epoll);
+         ConnectionBudget& monitoring, IoBackend backend = IoBackend::epoll,
+         UidQuota* uid_quota = nullptr);
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
   /// Stops the event loop, if still running, and joins the thread.
@@ -117,6 +118,7 @@ class Worker {
   bool running_ = false;            ///< io_uring: its loop runs (acceptors are armed)
   ConnectionBudget& service_;
   ConnectionBudget& monitoring_;
+  UidQuota* uid_quota_;  ///< for the service's listeners (--max-connections-per-uid)
   std::vector<Worker*> siblings_;
   std::thread thread_;
 };

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import tempfile
 import termios
+import threading
 import time
 
 import pytest
@@ -45,6 +46,12 @@ class Server:
             self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             self._notify.bind(os.path.join(self._notify_dir, "notify"))
             full_env["NOTIFY_SOCKET"] = os.path.join(self._notify_dir, "notify")
+            # Read all along, as systemd does: the server says STATUS= every few seconds, and a
+            # queue nobody reads would soon be full.
+            self._messages, self._seen = [], 0
+            self._messages_lock = threading.Lock()
+            self._reader = threading.Thread(target=self._read_notifications, daemon=True)
+            self._reader.start()
         cmd = (wrapper or []) + [binary or BINARY] + list(args)
         self.proc = subprocess.Popen(
             cmd, cwd=workdir, env=full_env,
@@ -66,6 +73,19 @@ class Server:
         with open(self.stdout_path, encoding="utf-8", errors="replace") as f:
             return f.read()
 
+    def _read_notifications(self):
+        sock = self._notify
+        sock.settimeout(0.2)
+        while self._notify is not None:  # until kill() closes it
+            try:
+                data = sock.recv(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self._messages_lock:
+                self._messages.extend(m for m in data.decode().split("\n") if m)
+
     def wait_ready(self, timeout=60):
         """Waits for READY=1 on the notify socket (a generous deadline: a loaded machine may be
         slow to start an ASan build, and waiting longer costs nothing when it is fast)."""
@@ -73,29 +93,23 @@ class Server:
             raise AssertionError("this server reports readiness on the test's own NOTIFY_SOCKET")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self._notify.settimeout(0.1)
-            try:
-                if b"READY=1" in self._notify.recv(4096).split(b"\n"):
+            with self._messages_lock:
+                if "READY=1" in self._messages[self._seen:]:
+                    self._seen = self._messages.index("READY=1", self._seen) + 1
                     return
-            except socket.timeout:
-                pass
             if self.proc.poll() is not None:
                 raise AssertionError(f"printerfacts exited with {self.proc.returncode}:\n{self.stderr()}")
+            time.sleep(0.01)
         raise AssertionError(f"printerfacts not ready after {timeout}s:\n{self.stderr()}")
 
     def notifications(self):
-        """The notify messages the server sent since the last call, e.g. ['RELOADING=1',
-        'READY=1']. A test that makes the server notify often must read them: the socket
-        queues only a few datagrams (net.unix.max_dgram_qlen), then sd_notify() blocks, as it
-        would with a systemd that stopped reading."""
-        seen = []
-        self._notify.settimeout(0)
-        try:
-            while True:
-                seen.extend(self._notify.recv(4096).decode().split("\n"))
-        except (BlockingIOError, socket.timeout):
-            pass
-        return [m for m in seen if m]
+        """The notify messages the server sent since the last call (or since readiness), e.g.
+        ['RELOADING=1', 'READY=1']; STATUS= lines left out, as they come every few seconds."""
+        time.sleep(0.05)  # what was sent just now is read by the reader thread
+        with self._messages_lock:
+            seen = self._messages[self._seen:]
+            self._seen = len(self._messages)
+        return [m for m in seen if not m.startswith("STATUS=")]
 
     def listening(self, count=1):
         """The addresses the server reports listening on, e.g. ['unix:./a.sock', 'tcp:[::]:4711'],

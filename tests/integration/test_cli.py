@@ -1,6 +1,7 @@
 """The command line as an operator meets it: help, version, --check, start-up errors."""
 
 import os
+import re
 import subprocess
 
 from conftest import BINARY
@@ -23,10 +24,19 @@ def test_help_lists_every_flag_and_variable():
         assert item in r.stdout, item
 
 
-def test_version():
+def test_version_names_the_commit_the_build_was_made_from():
     r = run("--version")
     assert r.returncode == 0
-    assert r.stdout.startswith("printerfacts ")
+    root = os.path.join(os.path.dirname(__file__), "..", "..")
+    head = subprocess.run(["git", "-C", root, "rev-parse", "--short=12", "HEAD"],
+                          capture_output=True, text=True)
+    m = re.fullmatch(r"printerfacts (\d+\.\d+\.\d+) \(commit ([0-9a-f]{12}(?:-dirty)?|unknown)\)\n",
+                     r.stdout)
+    assert m, r.stdout
+    if head.returncode == 0:
+        # Built from this checkout (the suite builds before it runs): its HEAD, or HEAD plus
+        # changes not committed yet.
+        assert m.group(2).split("-")[0] == head.stdout.strip(), (r.stdout, head.stdout)
 
 
 def test_check_accepts_a_valid_configuration_and_creates_nothing(tmp_path):

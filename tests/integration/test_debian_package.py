@@ -33,7 +33,12 @@ def test_package_name_contents_and_lintian(deb):
                  "./lib/systemd/system/printerfacts-standalone.service",
                  "./lib/systemd/system/printerfacts@.service", "./etc/nginx/sites-available/printerfacts",
                  "./etc/default/printerfacts", "./etc/printerfacts/printerfacts.toml",
-                 "./usr/share/doc/printerfacts/copyright"]:
+                 "./usr/share/doc/printerfacts/copyright",
+                 "./usr/share/doc/printerfacts/examples/printerfacts.cfg",
+                 "./usr/share/doc/printerfacts/examples/printerfacts-stream.conf",
+                 "./usr/share/printerfacts/printerfacts.rules.yml",
+                 "./usr/share/printerfacts/printerfacts.json",
+                 "./etc/logrotate.d/printerfacts"]:
         assert path in listing, path
     r = run("lintian", "--tag-display-limit", "0", deb)
     errors = [l for l in r.stdout.splitlines() if l.startswith("E:")]

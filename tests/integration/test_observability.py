@@ -54,10 +54,27 @@ def test_no_duplicate_timestamps_when_stdout_is_the_journal(workdir):
     assert re.match(r"^\d{4}-\d\d-\d\dT", proc.stderr.read().decode())
 
 
+def test_diagnostics_to_the_journal_carry_their_priority(workdir):
+    """With stderr connected to the journal, each line begins with sd-daemon(3)'s "<N>", so
+    that journalctl -p err finds errors (test_systemd shows it in the real journal)."""
+    err_path = os.path.join(workdir, "journal.log")
+    with open(err_path, "wb") as err:
+        st = os.fstat(err.fileno())
+        env = {"PATH": "/usr/bin:/bin", "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
+        r = subprocess.run([BINARY, "--listen", "unix:/nonexistent/pf.sock"], cwd=workdir, env=env,
+                           stdout=subprocess.DEVNULL, stderr=err, timeout=30)
+    assert r.returncode == 66
+    lines = open(err_path).read().splitlines()
+    assert any(l.startswith("<3>error: cannot create the socket /nonexistent/pf.sock") for l in lines), lines
+    assert all(re.match(r"<[2-7]>", l) for l in lines), lines
+
+
 def test_metrics_on_main_is_opt_in(start, workdir):
     start("--listen", "unix:./a.sock", "--metrics-on-main")
     r = curl("--unix-socket", os.path.join(workdir, "a.sock"), "http://x/metrics")
-    assert "printerfacts_build_info" in r.stdout
+    # The build, by version and commit: two builds can be told apart.
+    assert re.search(r'printerfacts_build_info\{commit="([0-9a-f]{12}(-dirty)?|unknown)",'
+                     r'version="\d+\.\d+\.\d+"\} 1', r.stdout), r.stdout
 
 
 def test_metrics_count_requests_by_route_and_status(start, workdir):
@@ -89,9 +106,10 @@ def test_allow_uid_closes_other_peers_unread_and_counts_them(start, workdir):
 
 
 def test_allow_gid_admits_members_of_the_group(start, workdir):
-    start("--listen", "unix:./a.sock", "--socket-mode", "0666", "--allow-world", "--allow-gid", "nogroup")
+    # www-data's primary group (nogroup, the overflow gid, is refused: test_proxy_protocol).
+    start("--listen", "unix:./a.sock", "--socket-mode", "0666", "--allow-world", "--allow-gid", "www-data")
     sock = os.path.join(workdir, "a.sock")
-    r = curl("--unix-socket", sock, "http://x/healthz", check=False, prefix=["runuser", "-u", "nobody", "--"])
+    r = curl("--unix-socket", sock, "http://x/healthz", check=False, prefix=["runuser", "-u", "www-data", "--"])
     assert r.stdout == "ok\n", r.stderr
     r = curl("--unix-socket", sock, "http://x/healthz", check=False)  # root: gid 0, not allowed
     assert r.returncode != 0

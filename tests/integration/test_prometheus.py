@@ -119,6 +119,33 @@ scrape_configs:
 
 
 DASHBOARD = os.path.join(os.path.dirname(__file__), "..", "..", "deploy", "grafana", "printerfacts.json")
+RULES = os.path.join(os.path.dirname(__file__), "..", "..", "deploy", "prometheus", "printerfacts.rules.yml")
+RULE_TESTS = os.path.join(os.path.dirname(__file__), "..", "prometheus", "printerfacts.rules.test.yml")
+
+
+def assert_exported(exprs, exposed):
+    """Every printerfacts_ or process_ metric named in `exprs` is in the scrape `exposed`."""
+    for expr in exprs:
+        for name in __import__("re").findall(r"\b((?:printerfacts|process)_[a-z_]+)", expr):
+            assert f"\n{name}" in "\n" + exposed or f"\n{name}{{" in "\n" + exposed, (name, expr)
+
+
+def test_the_alert_rules_pass_their_promtool_tests_and_use_exported_metrics(stack):
+    """deploy/prometheus/printerfacts.rules.yml: valid (promtool check rules), each alert firing
+    on what it should and quiet otherwise (promtool test rules, tests/prometheus/), and naming
+    only metrics a real server exports."""
+    server, nginx = stack
+    r = subprocess.run([PROMTOOL, "check", "rules", RULES], capture_output=True, text=True)
+    assert r.returncode == 0 and "SUCCESS: 9 rules found" in r.stdout, r.stdout + r.stderr
+    r = subprocess.run([PROMTOOL, "test", "rules", os.path.basename(RULE_TESTS)],
+                       cwd=os.path.dirname(RULE_TESTS), capture_output=True, text=True)
+    assert r.returncode == 0 and "SUCCESS" in r.stdout, r.stdout + r.stderr
+    curl(nginx.url("/fact"))
+    exposed = curl(f"http://127.0.0.1:{server.tcp_port()}/metrics").stdout
+    import yaml
+    with open(RULES) as f:
+        rules = yaml.safe_load(f)
+    assert_exported([rule["expr"] for g in rules["groups"] for rule in g["rules"]], exposed)
 
 
 def test_grafana_dashboard_queries_are_valid_promql_on_real_metrics(stack, workdir):
@@ -129,10 +156,12 @@ def test_grafana_dashboard_queries_are_valid_promql_on_real_metrics(stack, workd
         dashboard = json.load(f)
     exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
     assert len(exprs) >= 8
-    # Every metric a panel queries is one the service really exports.
-    for expr in exprs:
-        for name in __import__("re").findall(r"\b((?:printerfacts|process)_[a-z_]+)", expr):
-            assert f"\n{name}" in "\n" + exposed or f"\n{name}{{" in "\n" + exposed, (name, expr)
+    # Every metric a panel queries is one the service really exports; and the panels the issue
+    # of the operator's view asked for are there.
+    assert_exported(exprs, exposed)
+    for name in ["printerfacts_listen_queue_pending", "printerfacts_reloads_total",
+                 "printerfacts_forwarded_headers_ignored_total", "printerfacts_socket_recreated_total"]:
+        assert any(name in e for e in exprs), name
     # Every expression parses as PromQL once Grafana's variables are filled in.
     rules = os.path.join(workdir, "dashboard-rules.yml")
     with open(rules, "w") as f:

@@ -103,6 +103,9 @@ def test_the_first_request_activates_the_service_through_its_socket(machine):
     # Readiness: Type=notify, so "active" means the process said READY=1.
     assert m.show("printerfacts.service", "Type") == "notify"
     assert m.show("printerfacts.service", "StatusErrno") == "0"
+    # What `systemctl status` shows on its Status: line (STATUS=).
+    assert re.fullmatch(r"serving on (io_uring|epoll): \d+ connection\(s\) open(, \d+ request\(s\) served)?",
+                        m.show("printerfacts.service", "StatusText")), m.show("printerfacts.service", "StatusText")
     journal = m.sd("journalctl", "-u", "printerfacts.service", "-o", "cat").stdout
     assert "(from systemd)" in journal and "ready with" in journal, journal
     # The group decides who may connect: a www-data process may, nobody else (but root).
@@ -214,6 +217,16 @@ def said(m, text, unit="printerfacts.service"):
     the process that wrote them has gone)."""
     journal = lambda: m.sd("journalctl", "-u", unit, "-n", "50", "--no-pager").stdout
     wait_until(lambda: text in journal(), f"the journal to say {text!r}", timeout=30, every=0.2)
+
+
+def test_journalctl_p_err_finds_a_start_up_error(machine):
+    m = machine
+    r = m.sd("systemd-run", "--unit", "pf-broken", "--wait", "-p", "Type=notify",
+             "/usr/bin/printerfacts", "--listen", "unix:/nonexistent/pf.sock", check=False)
+    assert r.returncode != 0
+    errors = m.sd("journalctl", "-u", "pf-broken", "-p", "err", "-o", "cat").stdout
+    assert "cannot create the socket /nonexistent/pf.sock" in errors, errors
+    m.sd("systemctl", "reset-failed", "pf-broken", check=False)
 
 
 def test_a_wrong_configuration_exits_78_and_is_not_restarted(machine):

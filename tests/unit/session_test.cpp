@@ -116,7 +116,8 @@ class SessionTest : public ::testing::Test {
                       .registry = {},
                       .date = {},
                       .metrics = &metrics_,
-                      .blocks = {}};
+                      .blocks = {},
+                      .proxy_refused = {}};
   // After ctx_: destroyed first, with any coroutine frame still in it, while ctx_ is alive.
   asio::io_context io_;
   unix_stream::socket client_{io_};
@@ -302,7 +303,8 @@ TEST_F(SessionTest, TheClientIsTakenOnlyFromATrustedPeer) {
   const auto with_trust = [this](TrustedProxies trusted) {
     ctx_.site = std::make_shared<const Site>(
         Content{Facts::parse("The fact.\n", "test"), StaticFiles::embedded()}, PeerAllowList{},
-        nullptr, false, &health_, Forwarding{std::move(trusted), ClientHeader::x_forwarded_for});
+        nullptr, false, &health_,
+        Forwarding{std::move(trusted), ClientHeader::x_forwarded_for, {}});
   };
   with_trust(TrustedProxies{.uids = {::getuid() + 1}, .gids = {}, .networks = {}});
   send("GET /fact HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 192.0.2.7\r\n\r\n");
