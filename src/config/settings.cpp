@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <limits>
 #include <type_traits>
@@ -160,6 +161,33 @@ struct LogFormat {
     return true;
   }
   static std::string format(const type& v) { return v == type::json ? "json" : "text"; }
+};
+
+struct AccessLogFormatChoice {
+  using type = Options::AccessLogFormat;
+  static constexpr Setting::Kind kind = Setting::Kind::text;
+  static constexpr std::array<std::pair<std::string_view, type>, 5> kNames = {{
+      {"auto", type::automatic},
+      {"text", type::text},
+      {"json", type::json},
+      {"combined", type::combined},
+      {"logfmt", type::logfmt},
+  }};
+  static bool parse(std::string_view text, type& v) {
+    for (const auto& [name, value] : kNames) {
+      if (text == name) {
+        v = value;
+        return true;
+      }
+    }
+    return false;
+  }
+  static std::string format(const type& v) {
+    for (const auto& [name, value] : kNames) {
+      if (v == value) return std::string(name);
+    }
+    return "auto";
+  }
 };
 
 struct IoBackendChoice {
@@ -387,6 +415,10 @@ const std::vector<Setting>& table() {
           "a duration such as 5s"),
       row<&Options::access_log, OnOff>("access-log", "on|off", "one line per request on stdout",
                                        "on or off"),
+      row<&Options::access_log_format, AccessLogFormatChoice>(
+          "access-log-format", "auto|text|json|combined|logfmt",
+          "access log lines: as --log-format (auto), Combined Log Format, or logfmt",
+          "auto, text, json, combined or logfmt"),
       described(
           row<&Options::access_log_file, Text>(
               "access-log-file", "FILE",

@@ -94,6 +94,10 @@ class RequestParser final : public http::request_parser<DiscardedBody, ArenaAllo
     return used;
   }
 
+  /// Keeps User-Agent and Referer too, for an access log format that shows them (combined,
+  /// logfmt); otherwise they are only counted, like every field nothing reads.
+  void keep_log_fields(bool keep) { log_fields_ = keep; }
+
  private:
   // Beast has checked the field's name and value by now and acted on the framing fields
   // (Content-Length, Transfer-Encoding, Connection, Upgrade). Storing a field costs a copy and
@@ -117,6 +121,8 @@ class RequestParser final : public http::request_parser<DiscardedBody, ArenaAllo
     } else if (identity_field(name, name_string)) {
       get().insert(name, name_string, value);
       has_identity_fields_ = true;
+    } else if (log_fields_ && (name == http::field::user_agent || name == http::field::referer)) {
+      get().insert(name, name_string, value);
     }
   }
 
@@ -151,6 +157,7 @@ class RequestParser final : public http::request_parser<DiscardedBody, ArenaAllo
 
   std::size_t fields_ = 0;
   bool has_identity_fields_ = false;
+  bool log_fields_ = false;
   std::size_t head_taken_ = 0;  ///< bytes of the head put_head has had parsed so far
 };
 

@@ -361,12 +361,27 @@ class RequestRecord {
     }
     if (access_log_ && (answered_ || have_head)) {
       // The client, ID and trace ID are validated (addresses, [A-Za-z0-9._-], hex): they are
-      // written as they are; the method and target are escaped.
-      access_log_->record(AccessRecord{
-          peer_.description, client_.view(), request_id_.id(), trace_id_.view(),
-          have_head ? std::string_view(req.method_string()) : std::string_view("-"),
-          have_head ? std::string_view(req.target()) : std::string_view("-"),
-          have_head ? req.version() : 11u, answered_ ? status_ : 499u, written_, took});
+      // written as they are; the method, target and the fields below are escaped.
+      AccessRecord record{peer_.description,
+                          client_.view(),
+                          request_id_.id(),
+                          trace_id_.view(),
+                          have_head ? std::string_view(req.method_string()) : std::string_view("-"),
+                          have_head ? std::string_view(req.target()) : std::string_view("-"),
+                          have_head ? req.version() : 11u,
+                          answered_ ? status_ : 499u,
+                          written_,
+                          took,
+                          {},
+                          {},
+                          {}};
+      // Looked up only for the formats that show them: the default pays nothing.
+      if (have_head && access_log_->style().wants_fields()) {
+        record.host = req[http::field::host];
+        record.user_agent = req[http::field::user_agent];
+        record.referer = req[http::field::referer];
+      }
+      access_log_->record(record);
     }
   }
 
@@ -533,6 +548,7 @@ Task<> run_session(Stream socket, Peer peer, [[maybe_unused]] ConnectionBudget::
       RequestParser parser(arena);
       parser.header_limit(static_cast<std::uint32_t>(opts.max_header_size));
       parser.body_limit(opts.max_body_size);
+      if (ctx.access_log && ctx.access_log->style().wants_fields()) parser.keep_log_fields(true);
       RequestRecord record(ctx, peer, parser, proxied ? &*proxied : nullptr);
       // The response may point into the site's content: it must outlive the write even if a
       // reload replaces the worker's site meanwhile.

@@ -23,6 +23,11 @@ struct AccessRecord {
   unsigned status = 0;
   std::uint64_t bytes = 0;
   std::chrono::nanoseconds duration{};
+  // Filled only for the formats that show them (AccessLog::Style::wants_fields): the request's
+  // Host, User-Agent and Referer, as sent (escaped when written).
+  std::string_view host;
+  std::string_view user_agent;
+  std::string_view referer;
 };
 
 /// One worker's log buffer. Lines are appended as requests finish and handed to the stream by a
@@ -32,9 +37,14 @@ struct AccessRecord {
 class AccessLog {
  public:
   /// How lines look.
+  /// The form of a line: text (our own, the default), one JSON object, the Combined Log
+  /// Format (NCSA, as nginx's and Apache's "combined"), or logfmt (key=value pairs).
+  enum class Format { text, json, combined, logfmt };
   struct Style {
-    bool json = false;       ///< one JSON object per line instead of text
+    Format format = Format::text;
     bool timestamps = true;  ///< off when stdout is the journal, which stamps lines itself
+    /// Whether the format shows Host, User-Agent and Referer (looked up only then).
+    bool wants_fields() const { return format == Format::combined || format == Format::logfmt; }
   };
 
   AccessLog(LogStream& sink, boost::asio::any_io_executor executor, Style style)
@@ -43,6 +53,7 @@ class AccessLog {
 
   void record(const AccessRecord& r);
   void flush();
+  const Style& style() const { return style_; }
 
  private:
   LogStream& sink_;
@@ -51,6 +62,7 @@ class AccessLog {
   std::string buffer_;
   std::time_t cached_second_ = -1;
   char time_prefix_[24] = {};  // "2026-11-28T04:15:17."
+  char clf_time_[32] = {};     // "[28/Nov/2026:04:15:17 +0000]"
 };
 
 /// Appends `text` as the inside of a JSON string: quotes, backslashes and control bytes escaped,

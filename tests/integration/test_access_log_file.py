@@ -95,3 +95,62 @@ def test_sigusr1_without_a_file_only_says_so(start, workdir):
     s.signal(__import__("signal").SIGUSR1)
     wait_until(lambda: "received SIGUSR1: no --access-log-file to reopen" in s.stderr(), "the notice")
     assert s.proc.poll() is None
+
+
+def goaccess(log, *flags):
+    """GoAccess's own count of a combined log: (total, valid, failed) requests."""
+    report = log + ".json"
+    r = subprocess.run(["goaccess", log, "--log-format=COMBINED", *flags, "-o", report],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    general = __import__("json").load(open(report))["general"]
+    return general["total_requests"], general["valid_requests"], general["failed_requests"]
+
+
+@pytest.mark.skipif(shutil.which("goaccess") is None,
+                    reason="goaccess is not installed (scripts/install-deps --test)")
+def test_goaccess_reads_every_line_of_the_combined_log(start, workdir):
+    log = os.path.join(workdir, "combined.log")
+    server = start("--listen", "tcp:127.0.0.1:0", "--listen", "unix:./pf.sock",
+                   "--access-log-format", "combined", "--access-log-file", log)
+    port = server.tcp_port()
+    sent = 0
+    for agent, referer in [("curl/8.0", ""), ('agent with "quotes"', "https://example.org/a b"),
+                           ("Mozilla/5.0 (X11; Linux x86_64)", "https://example.org/")]:
+        args = ["curl", "-sS", "-o", "/dev/null", "-A", agent]
+        if referer:
+            args += ["-e", referer]
+        for target in ["/fact", "/", "/nowhere"]:
+            subprocess.run(args + [f"http://127.0.0.1:{port}{target}"], check=True)
+            sent += 1
+    assert server.stop() == 0
+    lines = read_lines(log)
+    assert len(lines) == sent, lines
+    # Every line valid, and GoAccess reads the client as the host (127.0.0.1 over TCP).
+    assert goaccess(log) == (sent, sent, 0), lines
+    # A Unix-socket peer has no address: "-" is the host, which GoAccess takes only without its
+    # IP check (what the docs say to pass).
+    server = start("--listen", "unix:./pf2.sock", "--access-log-format", "combined",
+                   "--access-log-file", log + ".unix")
+    subprocess.run(["curl", "-sS", "-o", "/dev/null", "--unix-socket", os.path.join(workdir, "pf2.sock"),
+                    "http://x/fact"], check=True)
+    assert server.stop() == 0
+    assert goaccess(log + ".unix", "--no-ip-validation") == (1, 1, 0)
+
+
+def test_logfmt_lines_parse_as_key_value_pairs(start, workdir):
+    log = os.path.join(workdir, "access.logfmt")
+    server = start("--listen", "unix:./pf.sock", "--access-log-format", "logfmt", "--access-log-file", log)
+    subprocess.run(["curl", "-sS", "-o", "/dev/null", "--unix-socket", os.path.join(workdir, "pf.sock"),
+                    "-A", 'tool "x"=1', "-e", "https://example.org/", "http://printerfacts.example/fact?q=a%20b"],
+                   check=True)
+    assert server.stop() == 0
+    (line,) = read_lines(log)
+    pairs = dict(re.findall(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)', line))
+    unquote = lambda v: __import__("json").loads(v) if v.startswith('"') else v
+    fields = {k: unquote(v) for k, v in pairs.items()}
+    assert fields["method"] == "GET" and fields["status"] == "200", fields
+    assert fields["target"] == "/fact?q=a%20b" and fields["host"] == "printerfacts.example", fields
+    assert fields["user_agent"] == 'tool "x"=1' and fields["referer"] == "https://example.org/", fields
+    assert fields["peer"].startswith("unix:pid="), fields
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", fields["time"]), fields

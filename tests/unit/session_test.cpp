@@ -29,7 +29,8 @@ class SessionTest : public ::testing::Test {
  protected:
   SessionTest() {
     options_.threads = 1;
-    ctx_.access_log.emplace(sink_, io_.get_executor(), AccessLog::Style{false, false});
+    ctx_.access_log.emplace(sink_, io_.get_executor(),
+                            AccessLog::Style{AccessLog::Format::text, false});
     Socket<unix_stream> server(io_);
     asio::local::connect_pair(client_, server);
     Peer peer = identify_peer(server.native_handle());  // this process: our uid and gid

@@ -17,6 +17,7 @@ const std::map<std::string_view, std::string_view> kOtherValue = {
     {"listen", "unix:/run/other.sock"},
     {"socket-mode", "0600"},
     {"allow-world", "true"},
+    {"access-log-format", "combined"},
     {"access-log-file", "/var/log/printerfacts/access.log"},
     {"proxy-protocol", "uid:0"},
     {"max-connections-per-uid", "64"},
