@@ -244,7 +244,8 @@ def test_a_proxy_peer_without_a_valid_header_is_not_served(start, workdir):
     for (name, answered, took), (_, _, reason) in zip(lines, cases):
         assert answered == "0", f"{name}: answered"
         # Closed at once, or (cut short and silent) at the 1 s --header-timeout: never a hang.
-        assert float(took) < (3 if "silent" in name else 1), f"{name}: took {took}s"
+        # Bounds with room for a loaded machine; the times are in the output.
+        assert float(took) < (8 if "silent" in name else 5), f"{name}: took {took}s"
     wait_until(lambda: sum(v for k, v in metrics(mon).items()
                            if k.startswith("printerfacts_connections_refused_total") and "proxy" in k)
                == len(cases), "every refusal counted", timeout=5)

@@ -418,7 +418,7 @@ def test_systemd_tmpfiles_clean_on_an_aged_socket_directory_leaves_the_service_r
         with open(m.path("/etc/tmpfiles.d/printerfacts-age.conf"), "w") as f:
             f.write(f"r {HTTP}\n")
         m.sd("systemd-tmpfiles", "--remove", "/etc/tmpfiles.d/printerfacts-age.conf")
-        wait_until(lambda: os.path.exists(m.path(HTTP)), "the socket made again", timeout=3)
+        wait_until(lambda: os.path.exists(m.path(HTTP)), "the socket made again", timeout=5)
         assert m.sd("stat", "-c", "%a %U:%G", HTTP).stdout.strip() == "660 printerfacts:www-data"
         assert request(m)[0] == 200
         journal = m.sd("journalctl", "-u", unit, "-o", "cat").stdout
