@@ -9,22 +9,16 @@ import shutil
 import socket
 import subprocess
 import textwrap
-import time
 
 import pytest
 
-from conftest import metrics, unix_connect, wait_until
+from conftest import BINARY, metrics, wait_until
+from nginx import free_port
 
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None,
                                 reason="haproxy is not installed (scripts/install-deps --test)")
 
 CLIENT = "127.0.0.3"  # the address HAProxy sees the client at, and printerfacts must log
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 DEPLOY = os.path.join(os.path.dirname(__file__), "..", "..", "deploy")
@@ -316,9 +310,7 @@ def test_one_user_cannot_take_every_connection(start, workdir):
                                    ["--trust-forwarded", "uid:65534"],
                                    ["--proxy-protocol", "gid:nogroup"]])
 def test_the_overflow_id_is_refused_at_start(workdir, flags):
-    out = subprocess.run([os.environ.get("PRINTERFACTS_BIN") or
-                          os.path.join(os.path.dirname(__file__), "..", "..", "build", "dev", "printerfacts"),
-                          "--listen", f"unix:{workdir}/pf.sock", *flags],
+    out = subprocess.run([BINARY, "--listen", f"unix:{workdir}/pf.sock", *flags],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 78, out.stderr
     assert "is the kernel's overflow" in out.stderr and flags[1].split(":")[-1] in out.stderr, out.stderr
