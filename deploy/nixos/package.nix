@@ -3,7 +3,8 @@
 
 stdenv.mkDerivation {
   pname = "printerfacts";
-  version = "0.1.0";
+  # The version is declared once, in debian/changelog's newest entry.
+  version = import ./version.nix { inherit lib; };
   # The repository without what a checkout accumulates: build trees, editor and VCS files,
   # result links. Only what the build reads goes into the store.
   src = lib.cleanSourceWith {

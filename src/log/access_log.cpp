@@ -14,19 +14,31 @@ namespace printerfacts {
 
 namespace {
 
-// The formats other tools read, apart from record(): kept out of line, so that the default
-// formats' path is compiled as it was (inlined into record(), these cost the text line ~3 %).
-[[gnu::noinline]] void write_combined(LineWriter& w, const AccessRecord& r, const char* clf_time,
-                                      std::string_view version) {
-  // 192.0.2.7 - - [28/Nov/2026:04:15:17 +0000] "GET /fact HTTP/1.1" 200 85 "-" "curl/8.0"
-  // The host is the client a trusted proxy named, else a TCP peer's address, else "-" (a Unix
-  // socket peer has no address: GoAccess then needs --no-ip-validation). Bytes are all bytes
-  // sent, headers included (nginx's $bytes_sent). Quotes and control bytes are \xHH.
+// A request's own field (Host, User-Agent, Referer) as a line holds it: cut to a bound.
+std::string_view bounded(std::string_view value) {
+  return value.substr(0, kMaxLoggedFieldBytes);
+}
+
+// The client's address: the client a trusted proxy named, else a TCP peer's address, else
+// empty (a Unix socket peer has none).
+std::string_view client_address(const AccessRecord& r) {
   std::string_view host = r.client;
   if (host.empty() && r.peer.substr(0, 4) == "tcp:") {
     host = r.peer.substr(4, r.peer.rfind(':') - 4);
     if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
   }
+  return host;
+}
+
+// The formats other tools read, apart from record(): kept out of line, so that the default
+// format's path is compiled as it was (inlined into record(), these cost the text line ~3 %).
+[[gnu::noinline]] void write_combined(LineWriter& w, const AccessRecord& r, const char* clf_time,
+                                      std::string_view version) {
+  // 192.0.2.7 - - [28/Nov/2026:04:15:17 +0000] "GET /fact HTTP/1.1" 200 85 "-" "curl/8.0"
+  // The host is client_address(), or "-" (a Unix socket peer has no address: GoAccess then
+  // needs --no-ip-validation). Bytes are all bytes sent, headers included (nginx's
+  // $bytes_sent). Quotes and control bytes are \xHH.
+  const std::string_view host = client_address(r);
   w << (host.empty() ? std::string_view("-") : host) << " - - " << clf_time << " \"";
   w.log_escaped(r.method) << ' ';
   w.log_escaped(r.target) << " HTTP/" << version << "\" ";
@@ -35,13 +47,13 @@ namespace {
   if (r.referer.empty()) {
     w << '-';
   } else {
-    w.log_escaped(r.referer);
+    w.log_escaped(bounded(r.referer));
   }
   w << "\" \"";
   if (r.user_agent.empty()) {
     w << '-';
   } else {
-    w.log_escaped(r.user_agent);
+    w.log_escaped(bounded(r.user_agent));
   }
   w << "\"\n";
 }
@@ -80,10 +92,78 @@ namespace {
   w.thousandths(us);
   if (!r.request_id.empty()) pair(" request_id", r.request_id);
   if (!r.trace_id.empty()) pair(" trace_id", r.trace_id);
-  if (!r.host.empty()) pair(" host", r.host);
-  if (!r.user_agent.empty()) pair(" user_agent", r.user_agent);
-  if (!r.referer.empty()) pair(" referer", r.referer);
+  if (!r.host.empty()) pair(" host", bounded(r.host));
+  if (!r.user_agent.empty()) pair(" user_agent", bounded(r.user_agent));
+  if (!r.referer.empty()) pair(" referer", bounded(r.referer));
   w << '\n';
+}
+
+[[gnu::noinline]] void write_json(LineWriter& w, const AccessRecord& r, const char* time_prefix,
+                                  unsigned millis, std::string_view version, std::uint64_t us) {
+  // {"time":"...","peer":"unix:pid=1,uid=0,gid=0","client.address":"192.0.2.7",
+  //  "request_id":"...","trace_id":"...","http.request.method":"GET","url.path":"/fact",
+  //  "url.query":"q=1","network.protocol.version":"1.1","http.response.status_code":200,
+  //  "http.response.size":85,"duration_ms":0.042,"server.address":"example.org",
+  //  "server.port":8080,"user_agent.original":"curl/8.0",
+  //  "http.request.header.referer":["https://example.org/"]}
+  // Names from OpenTelemetry's semantic conventions for HTTP where they have one (an
+  // attribute's dots are part of its name, as in OTel's flat JSON form); time, peer,
+  // request_id, trace_id and duration_ms have none and keep ours. Fields not known are left
+  // out: client.address (a Unix peer with no trusted client), url.query, trace_id, and the
+  // request's fields. http.response.size counts every byte sent, headers included.
+  w << '{';
+  if (time_prefix != nullptr) {
+    w << "\"time\":\"" << time_prefix;
+    w.digits3(millis) << "Z\",";
+  }
+  w << "\"peer\":\"";
+  w.json_escaped(r.peer) << '"';
+  if (const std::string_view client = client_address(r); !client.empty())
+    w << ",\"client.address\":\"" << client << '"';
+  if (!r.request_id.empty()) w << ",\"request_id\":\"" << r.request_id << '"';
+  if (!r.trace_id.empty()) w << ",\"trace_id\":\"" << r.trace_id << '"';
+  w << ",\"http.request.method\":\"";
+  const std::size_t query = r.target.find('?');
+  w.json_escaped(r.method) << "\",\"url.path\":\"";
+  w.json_escaped(r.target.substr(0, query)) << '"';
+  if (query != std::string_view::npos) {
+    w << ",\"url.query\":\"";
+    w.json_escaped(r.target.substr(query + 1)) << '"';
+  }
+  w << ",\"network.protocol.version\":\"" << version << "\",\"http.response.status_code\":";
+  w.number(r.status) << ",\"http.response.size\":";
+  w.number(r.bytes) << ",\"duration_ms\":";
+  w.thousandths(us);
+  if (!r.host.empty()) {
+    // Host is "name", "name:port", "[v6]" or "[v6]:port": the port only after the last ':'
+    // that follows any ']'.
+    std::string_view name = bounded(r.host);
+    std::string_view port;
+    const std::size_t colon = name.rfind(':');
+    const std::size_t bracket = name.rfind(']');
+    if (colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket)) {
+      port = name.substr(colon + 1);
+      name = name.substr(0, colon);
+    }
+    if (name.size() > 2 && name.front() == '[' && name.back() == ']')
+      name = name.substr(1, name.size() - 2);
+    w << ",\"server.address\":\"";
+    w.json_escaped(name) << '"';
+    const bool numeric =
+        !port.empty() && port.size() <= 5 &&
+        std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (numeric) w << ",\"server.port\":" << port;
+  }
+  if (!r.user_agent.empty()) {
+    w << ",\"user_agent.original\":\"";
+    w.json_escaped(bounded(r.user_agent)) << '"';
+  }
+  if (!r.referer.empty()) {
+    // http.request.header.<key> is a list of strings in the conventions.
+    w << ",\"http.request.header.referer\":[\"";
+    w.json_escaped(bounded(r.referer)) << "\"]";
+  }
+  w << "}\n";
 }
 
 }  // namespace
@@ -114,10 +194,11 @@ void AccessLog::record(const AccessRecord& r) {
                            static_cast<char>('0' + r.version % 10)};
   // The longest line these fields can make: fixed text and numbers, plus every escaped byte
   // at its longest.
-  const std::size_t worst = 256 + sizeof time_prefix_ + sizeof clf_time_ +
-                            6 * (r.peer.size() + r.client.size() + r.request_id.size() +
-                                 r.trace_id.size() + r.method.size() + r.target.size() +
-                                 r.host.size() + r.user_agent.size() + r.referer.size());
+  const std::size_t worst =
+      256 + sizeof time_prefix_ + sizeof clf_time_ +
+      6 * (r.peer.size() + r.client.size() + r.request_id.size() + r.trace_id.size() +
+           r.method.size() + r.target.size() + bounded(r.host).size() +
+           bounded(r.user_agent).size() + bounded(r.referer).size());
   const std::size_t start = buffer_.size();
   buffer_.resize(start + worst);
   LineWriter w(buffer_.data() + start, buffer_.data() + buffer_.size());
@@ -127,26 +208,8 @@ void AccessLog::record(const AccessRecord& r) {
     write_logfmt(w, r, style_.timestamps ? time_prefix_ : nullptr, millis,
                  std::string_view(version, 3), us);
   } else if (style_.format == Format::json) {
-    // {"time":"...","peer":"unix:pid=1,uid=0,gid=0","client":"192.0.2.7","request_id":"...",
-    //  "trace_id":"...","method":"GET","target":"/fact","version":"1.1","status":200,
-    //  "bytes":85,"duration_ms":0.042}  (client and trace_id only when known)
-    w << '{';
-    if (style_.timestamps) {
-      w << "\"time\":\"" << time_prefix_;
-      w.digits3(millis) << "Z\",";
-    }
-    w << "\"peer\":\"";
-    w.json_escaped(r.peer) << '"';
-    if (!r.client.empty()) w << ",\"client\":\"" << r.client << '"';
-    if (!r.request_id.empty()) w << ",\"request_id\":\"" << r.request_id << '"';
-    if (!r.trace_id.empty()) w << ",\"trace_id\":\"" << r.trace_id << '"';
-    w << ",\"method\":\"";
-    w.json_escaped(r.method) << "\",\"target\":\"";
-    w.json_escaped(r.target) << "\",\"version\":\"" << std::string_view(version, 3)
-                             << "\",\"status\":";
-    w.number(r.status) << ",\"bytes\":";
-    w.number(r.bytes) << ",\"duration_ms\":";
-    w.thousandths(us) << "}\n";
+    write_json(w, r, style_.timestamps ? time_prefix_ : nullptr, millis,
+               std::string_view(version, 3), us);
   } else {
     // 2026-11-28T04:15:17.123Z unix:pid=1,uid=0,gid=0 client=192.0.2.7 "GET /fact HTTP/1.1"
     //   200 85 0.042ms rid=5f0c...  (client= only when known)

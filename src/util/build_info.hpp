@@ -4,11 +4,11 @@
 
 namespace printerfacts {
 
-/// The project's version (CMake's project(VERSION)).
-inline constexpr const char* kBuildVersion = PRINTERFACTS_VERSION;
+/// The version: debian/changelog's newest entry ("0.2.0"). cmake/version.cmake.
+extern const char* const kBuildVersion;
 
 /// The git commit the build was made from ("1a2b3c4d5e6f", with "-dirty" when the tree had
-/// uncommitted changes; "unknown" when built outside a git checkout). cmake/version.cmake.
+/// uncommitted changes; "unknown" when built outside a git checkout and not told).
 extern const char* const kBuildCommit;
 
 }  // namespace printerfacts

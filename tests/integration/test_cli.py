@@ -5,6 +5,7 @@ import re
 import subprocess
 
 from conftest import BINARY
+from package import changelog_version
 
 
 def run(*args, cwd=None, env=None):
@@ -30,9 +31,13 @@ def test_version_names_the_commit_the_build_was_made_from():
     root = os.path.join(os.path.dirname(__file__), "..", "..")
     head = subprocess.run(["git", "-C", root, "rev-parse", "--short=12", "HEAD"],
                           capture_output=True, text=True)
-    m = re.fullmatch(r"printerfacts (\d+\.\d+\.\d+) \(commit ([0-9a-f]{12}(?:-dirty)?|unknown)\)\n",
-                     r.stdout)
+    m = re.fullmatch(r"printerfacts (\S+) \(commit ([0-9a-f]{12}(?:-dirty)?|unknown)\)\n", r.stdout)
     assert m, r.stdout
+    # The version is declared once, in debian/changelog; NEWS.md's newest section is about it.
+    version = changelog_version()
+    assert m.group(1) == version, (r.stdout, version)
+    news = open(os.path.join(root, "NEWS.md"), encoding="utf-8").read()
+    assert re.search(r"^## (.*)$", news, re.M).group(1).startswith(version + " "), "NEWS.md's newest section"
     if head.returncode == 0:
         # Built from this checkout (the suite builds before it runs): its HEAD, or HEAD plus
         # changes not committed yet.
@@ -260,7 +265,7 @@ def test_every_exit_status_is_documented():
     header = open(os.path.join(ROOT, "src", "util", "startup_error.hpp"), encoding="utf-8").read()
     codes = set(re.findall(r"inline constexpr int \w+ = (\d+);", header))
     assert {"0", "1", "64", "78"} <= codes, codes
-    page = open(os.path.join(ROOT, "deploy", "debian", "printerfacts.1"), encoding="utf-8").read()
+    page = open(os.path.join(ROOT, "docs", "printerfacts.1"), encoding="utf-8").read()
     section = page[page.index(".SH EXIT STATUS"):page.index(".SH SEE ALSO")]
     assert set(re.findall(r"^\.B (\d+)$", section, re.M)) == codes, section
     readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()

@@ -12,6 +12,7 @@ security contexts, probes, the ConfigMap, the lame-duck wrappers, runs as shippe
 import copy
 import json
 import os
+import shutil
 import re
 import subprocess
 import sys
@@ -24,12 +25,12 @@ import yaml
 import containers
 from conftest import wait_until
 from containers import NetNs, podman
-from package import build_deb
+from package import build_deb, changelog_version
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 HERE = os.path.dirname(os.path.abspath(__file__))
 MANIFEST = os.path.join(ROOT, "deploy", "kubernetes", "printerfacts.yaml")
-APP_IMAGE = "localhost/printerfacts:0.1.0"
+APP_IMAGE = f"localhost/printerfacts:{changelog_version()}"
 SIDECAR_IMAGE = "localhost/printerfacts-test-nginx:1"
 NETNS = f"pfk{os.getpid()}"
 
@@ -37,7 +38,7 @@ NETNS = f"pfk{os.getpid()}"
 @pytest.fixture(scope="module")
 def netns(tmp_path_factory):
     work = tmp_path_factory.mktemp("images")
-    build_deb(str(work))
+    shutil.copy(build_deb(), str(work))
     containers.build(APP_IMAGE, os.path.join(ROOT, "deploy", "kubernetes", "Containerfile"), str(work))
     containers.build(SIDECAR_IMAGE, os.path.join(HERE, "sidecar", "Containerfile"), os.path.join(HERE, "sidecar"))
     ns = NetNs(NETNS)
@@ -62,7 +63,8 @@ class Pod:
                 v.update({"name": "sockets", "persistentVolumeClaim": {"claimName": self.volume}})
         for c in spec["containers"]:
             if c["name"] == "printerfacts":
-                assert c["image"].endswith("printerfacts:0.1.0")
+                # The shipped manifest names the image of this version.
+                assert c["image"] == f"printerfacts:{changelog_version()}", c["image"]
                 c["image"] = APP_IMAGE
             else:
                 c["image"] = SIDECAR_IMAGE
@@ -158,7 +160,7 @@ def test_a_fact_through_the_sidecar_from_a_process_with_no_port(netns, workdir):
             raise AssertionError(f"{e}\nprinterfacts:\n{seen['app']}\nnginx:\n{seen['nginx']}") from None
         app_log, sidecar_log = logged()
         assert app_log[0]["request_id"] == request_id, app_log
-        assert app_log[0]["client"] != "6.6.6.6" and "client" in app_log[0], app_log
+        assert app_log[0]["client.address"] != "6.6.6.6" and "client.address" in app_log[0], app_log
         assert sidecar_log[0].endswith(f"rid={request_id}"), sidecar_log
     finally:
         pod.down()

@@ -19,6 +19,7 @@ import tempfile
 import pytest
 
 from conftest import BINARY
+from package import changelog_version
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 NIXOS = os.path.join(ROOT, "deploy", "nixos")
@@ -146,6 +147,8 @@ def test_the_package_source_leaves_build_trees_out(nix_lib):
         ' result = keep "/result" "symlink"; swap = keep "/src/.main.cpp.swp" "regular"; }')
     assert verdicts == {"cmakelists": True, "main": True, "units": True, "build": False,
                         "git": False, "result": False, "swap": False}, verdicts
+    # The version is debian/changelog's, where the Debian package and the binary read it too.
+    assert nix_eval(f"{drv}.version") == changelog_version()
 
 
 def test_install_into_a_prefix_needs_no_privilege():

@@ -11,17 +11,24 @@ from conftest import BINARY, Server, curl, exchange, unix_connect, wait_until
 def test_json_logs_parse_and_carry_every_field(start, workdir):
     server = start("--listen", "unix:./pf.sock", "--log-format", "json")
     s = unix_connect(os.path.join(workdir, "pf.sock"))
-    exchange(s, b'GET /fact?q=%22x%22 HTTP/1.1\r\nHost: x\r\n\r\n')
+    exchange(s, b'GET /fact?q=%22x%22 HTTP/1.1\r\nHost: x\r\nUser-Agent: probe/1 "q"\r\n'
+                b'Referer: https://example.org/\r\n\r\n')
     s.sendall(b'GET /\x01"weird HTTP/1.1\r\nHost: x\r\n\r\n')
     s.recv(65536)
     s.close()
     server.stop()
     lines = [json.loads(l) for l in server.stdout().splitlines()]
-    assert lines[0]["target"] == "/fact?q=%22x%22"
-    assert lines[0]["status"] == 200
+    # OpenTelemetry's HTTP semantic-convention names where there is one; ours for the rest.
+    assert lines[0]["url.path"] == "/fact" and lines[0]["url.query"] == "q=%22x%22"
+    assert lines[0]["http.request.method"] == "GET" and lines[0]["network.protocol.version"] == "1.1"
+    assert lines[0]["http.response.status_code"] == 200 and lines[0]["http.response.size"] > 0
     assert lines[0]["peer"] == f"unix:pid={os.getpid()},uid={os.getuid()},gid={os.getgid()}"
-    assert set(lines[0]) == {"time", "peer", "request_id", "method", "target", "version", "status",
-                             "bytes", "duration_ms"}
+    assert lines[0]["server.address"] == "x" and lines[0]["user_agent.original"] == 'probe/1 "q"'
+    assert lines[0]["http.request.header.referer"] == ["https://example.org/"]
+    assert set(lines[0]) == {"time", "peer", "request_id", "http.request.method", "url.path", "url.query",
+                             "network.protocol.version", "http.response.status_code",
+                             "http.response.size", "duration_ms", "server.address", "user_agent.original",
+                             "http.request.header.referer"}
     assert re.fullmatch(r"[0-9a-f]{32}", lines[0]["request_id"])
     for line in server.stderr().splitlines():
         record = json.loads(line)

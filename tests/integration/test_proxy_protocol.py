@@ -125,7 +125,7 @@ def test_haproxy_names_the_client_and_only_it_is_believed(start, workdir, haprox
     for r in records:
         # The client HAProxy saw, from its PROXY header: not the X-Forwarded-For the client
         # itself wrote, although HAProxy's uid is trusted for that header too.
-        assert r["client"] == CLIENT, r
+        assert r["client.address"] == CLIENT, r
         assert ",uid=%d," % int(subprocess.check_output(["id", "-u", "haproxy"])) in r["peer"], r
     refused = {k: v for k, v in metrics(mon).items()
                if k.startswith("printerfacts_connections_refused_total") and "proxy" in k}
@@ -162,7 +162,7 @@ include {workdir}/stream.conf;
         wait_listening(port, "nginx's stream listener")
         assert through(port, 2, keep_alive=True) == [200, 200]
         records = access_log(server, 2)
-        assert len(records) == 2 and all(r["client"] == CLIENT for r in records), records
+        assert len(records) == 2 and all(r["client.address"] == CLIENT for r in records), records
     finally:
         nginx.terminate()
         nginx.wait(timeout=10)
@@ -185,7 +185,7 @@ def test_a_proxy_header_from_any_other_peer_is_not_believed(start, workdir):
         assert out.stdout.strip() == "HTTP/1.1 400 Bad Request", (user, out.stdout, out.stderr)
     records = access_log(server, 2)
     assert len(records) == 2
-    assert all("client" not in r and r["status"] == 400 for r in records), records
+    assert all("client.address" not in r and r["http.response.status_code"] == 400 for r in records), records
     assert "198.51.100.7" not in server.stdout() + server.stderr()
 
 

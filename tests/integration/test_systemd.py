@@ -10,24 +10,21 @@ import re
 import shutil
 import stat
 import subprocess
-import threading
 import time
 
 import pytest
 
-from conftest import recv_until_closed, unix_connect, wait_until
-from machine import Machine, root_tree
+from conftest import wait_until
+from machine import HTTP, METRICS, Load, Machine, request, root_tree
 from package import build_deb
 
-HTTP = "/run/printerfacts/http.sock"
-METRICS = "/run/printerfacts/metrics.sock"
 SOCKETS = ["printerfacts.socket", "printerfacts-metrics.socket"]
 
 
 @pytest.fixture(scope="module")
 def machine(tmp_path_factory):
     work = tmp_path_factory.mktemp("machine")
-    deb = build_deb(str(work))
+    deb = build_deb()
     depends = subprocess.run(["dpkg-deb", "-f", deb, "Depends"], capture_output=True, text=True,
                              check=True).stdout.strip()
     m = Machine(root_tree(depends), f"pftest{os.getpid()}", str(work / "console.log"))
@@ -44,47 +41,6 @@ def machine(tmp_path_factory):
         yield m
     finally:
         m.poweroff()
-
-
-def request(m, path=HTTP, target="/fact", timeout=10):
-    """One request on a new connection from the host, as nginx would make it; (status, body)."""
-    with unix_connect(m.path(path), timeout) as s:
-        s.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-        data = recv_until_closed(s)  # a reset raises: it is a failed request
-    if not data.startswith(b"HTTP/1.1 "):
-        raise ConnectionError(f"no response, got {data[:100]!r}")
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split(b" ")[1]), body
-
-
-class Load:
-    """Requests back to back from a few threads until stopped; counts what failed and why."""
-
-    def __init__(self, m, path=HTTP, threads=4):
-        self.ok, self.failures, self._stop = 0, [], threading.Event()
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._run, args=(m, path)) for _ in range(threads)]
-        for t in self._threads:
-            t.start()
-
-    def _run(self, m, path):
-        while not self._stop.is_set():
-            try:
-                status, _ = request(m, path)
-                outcome = None if status == 200 else f"status {status}"
-            except Exception as e:  # noqa: BLE001 - a refused, reset or empty answer all count
-                outcome = repr(e)
-            with self._lock:
-                if outcome:
-                    self.failures.append(outcome)
-                else:
-                    self.ok += 1
-
-    def stop(self):
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout=60)
-        return self.ok, self.failures
 
 
 def main_pid(m, unit="printerfacts.service"):

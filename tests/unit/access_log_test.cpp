@@ -72,18 +72,64 @@ TEST(AccessLogText, EscapesWhatTheClientSent) {
 
 TEST(AccessLogJson, OneObjectPerLineWithOptionalFieldsOnlyWhenKnown) {
   EXPECT_EQ(lines_of({.format = AccessLog::Format::json, .timestamps = false}, fact()),
-            "{\"peer\":\"unix:pid=42,uid=33,gid=33\",\"request_id\":\"5f0c\",\"method\":\"GET\","
-            "\"target\":\"/fact\",\"version\":\"1.1\",\"status\":200,\"bytes\":85,"
-            "\"duration_ms\":0.042}\n");
+            "{\"peer\":\"unix:pid=42,uid=33,gid=33\",\"request_id\":\"5f0c\","
+            "\"http.request.method\":\"GET\",\"url.path\":\"/fact\","
+            "\"network.protocol.version\":\"1.1\",\"http.response.status_code\":200,"
+            "\"http.response.size\":85,\"duration_ms\":0.042}\n");
   AccessRecord r = fact();
   r.client = "192.0.2.7";
   r.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
-  r.target = "/\"\\\n\xff";
+  r.target = "/\"\\\n\xff?q=\"1\"";
   EXPECT_EQ(lines_of({.format = AccessLog::Format::json, .timestamps = false}, r),
-            "{\"peer\":\"unix:pid=42,uid=33,gid=33\",\"client\":\"192.0.2.7\",\"request_id\":"
-            "\"5f0c\",\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\",\"method\":\"GET\","
-            "\"target\":\"/\\\"\\\\\\u000a\\u00ff\",\"version\":\"1.1\",\"status\":200,"
-            "\"bytes\":85,\"duration_ms\":0.042}\n");
+            "{\"peer\":\"unix:pid=42,uid=33,gid=33\",\"client.address\":\"192.0.2.7\","
+            "\"request_id\":\"5f0c\",\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\","
+            "\"http.request.method\":\"GET\",\"url.path\":\"/\\\"\\\\\\u000a\\u00ff\","
+            "\"url.query\":\"q=\\\"1\\\"\",\"network.protocol.version\":\"1.1\","
+            "\"http.response.status_code\":200,\"http.response.size\":85,\"duration_ms\":0.042}\n");
+}
+
+TEST(AccessLogJson, TheRequestsHostUserAgentAndRefererUnderTheirOpenTelemetryNames) {
+  AccessRecord r = fact();
+  r.peer = "tcp:[2001:db8::1]:4242";  // no trusted client: the TCP peer is the client
+  r.host = "printerfacts.example:8080";
+  r.user_agent = "curl/8.0 \"x\"";
+  r.referer = "https://example.org/a?b";
+  EXPECT_EQ(lines_of({.format = AccessLog::Format::json, .timestamps = false}, r),
+            "{\"peer\":\"tcp:[2001:db8::1]:4242\",\"client.address\":\"2001:db8::1\","
+            "\"request_id\":\"5f0c\",\"http.request.method\":\"GET\",\"url.path\":\"/fact\","
+            "\"network.protocol.version\":\"1.1\",\"http.response.status_code\":200,"
+            "\"http.response.size\":85,\"duration_ms\":0.042,"
+            "\"server.address\":\"printerfacts.example\",\"server.port\":8080,"
+            "\"user_agent.original\":\"curl/8.0 \\\"x\\\"\","
+            "\"http.request.header.referer\":[\"https://example.org/a?b\"]}\n");
+  // A bracketed IPv6 Host with and without a port; a port that is not a number is not one.
+  for (const auto& [host, expected] :
+       {std::pair{"[2001:db8::2]:81", "\"server.address\":\"2001:db8::2\",\"server.port\":81}"},
+        std::pair{"[2001:db8::2]", "\"server.address\":\"2001:db8::2\"}"},
+        std::pair{"x:y", "\"server.address\":\"x\"}"}}) {
+    AccessRecord h = fact();
+    h.host = host;
+    const std::string line = lines_of({.format = AccessLog::Format::json, .timestamps = false}, h);
+    EXPECT_NE(line.find(expected), std::string::npos) << host << ": " << line;
+  }
+}
+
+TEST(AccessLog, TheRequestsOwnFieldsAreCutToABoundInEveryFormat) {
+  const std::string huge(100000, 'u');
+  AccessRecord r = fact();
+  r.host = huge;
+  r.user_agent = huge;
+  r.referer = huge;
+  for (auto format : {AccessLog::Format::json, AccessLog::Format::combined,
+                      AccessLog::Format::logfmt, AccessLog::Format::text}) {
+    const std::string line = lines_of({.format = format, .timestamps = false}, r);
+    EXPECT_LT(line.size(), 3 * kMaxLoggedFieldBytes + 400) << static_cast<int>(format);
+    EXPECT_EQ(line.find('\n'), line.size() - 1);
+  }
+  const std::string combined =
+      lines_of({.format = AccessLog::Format::combined, .timestamps = false}, r);
+  EXPECT_NE(combined.find("\"" + std::string(kMaxLoggedFieldBytes, 'u') + "\"\n"),
+            std::string::npos);
 }
 
 TEST(AccessLog, TimestampsLeadEachLineInUtc) {
