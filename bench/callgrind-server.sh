@@ -9,6 +9,7 @@
 #   PRINTERFACTS_IO_BACKEND=epoll|io_uring chooses the event loop (the server reads it).
 #   bench/callgrind-server.sh              access log off
 #   bench/callgrind-server.sh --log        access log on (to /dev/null) and metrics on
+#   bench/callgrind-server.sh --log json   the same in another --access-log-format
 #   bench/callgrind-server.sh --nginx      nginx's `return 200` peer, for scale: one process
 #                                          (master_process off), no access log, whole program
 set -euo pipefail
@@ -19,6 +20,10 @@ label="access log off"
 if [[ "${1:-}" == "--log" ]]; then
   extra=(--metrics-listen unix:METRICS)
   label="access log and metrics on"
+  if [[ -n "${2:-}" ]]; then
+    extra+=(--access-log-format "$2")
+    label="access log ($2) and metrics on"
+  fi
 fi
 
 work=$(mktemp -d /tmp/pf-cg.XXXXXX)
