@@ -3,6 +3,7 @@ logrotate with the shipped snippet (deploy/logrotate/printerfacts) under load: n
 none cut."""
 
 import gzip
+import json
 import os
 import re
 import shutil
@@ -11,9 +12,11 @@ import threading
 
 import pytest
 
-from conftest import Server, unix_connect, wait_until
+from conftest import Server, recv_until_closed, unix_connect, wait_until
 
-SNIPPET = os.path.join(os.path.dirname(__file__), "..", "..", "deploy", "logrotate", "printerfacts")
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+SNIPPET = os.path.join(ROOT, "deploy", "logrotate", "printerfacts")
 LINE = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z unix:pid=\d+,uid=\d+,gid=\d+ "GET /fact HTTP/1\.1" '
                   r'200 \d+ [\d.]+ms rid=[0-9a-f]{32}$')
 
@@ -138,19 +141,49 @@ def test_goaccess_reads_every_line_of_the_combined_log(start, workdir):
     assert goaccess(log + ".unix", "--no-ip-validation") == (1, 1, 0)
 
 
-def test_logfmt_lines_parse_as_key_value_pairs(start, workdir):
+@pytest.fixture(scope="module")
+def logfmt_reference(tmp_path_factory):
+    """go-logfmt's decoder (logfmt_reference.go), built with Debian's Go and package."""
+    out = str(tmp_path_factory.mktemp("logfmt") / "logfmt-reference")
+    env = dict(os.environ, GO111MODULE="off", GOPATH="/usr/share/gocode",
+               GOCACHE=os.path.join(ROOT, "build", "go-cache"))
+    r = subprocess.run(["go", "build", "-o", out, os.path.join(HERE, "logfmt_reference.go")],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_logfmt_lines_decode_with_go_logfmt_to_what_the_client_sent(start, workdir, logfmt_reference):
+    """Each line decoded by a logfmt implementation we did not write, with values that need
+    quoting and escaping: what it reads back is what the client sent."""
     log = os.path.join(workdir, "access.logfmt")
+    sock = os.path.join(workdir, "pf.sock")
     server = start("--listen", "unix:./pf.sock", "--access-log-format", "logfmt", "--access-log-file", log)
-    subprocess.run(["curl", "-sS", "-o", "/dev/null", "--unix-socket", os.path.join(workdir, "pf.sock"),
-                    "-A", 'tool "x"=1', "-e", "https://example.org/", "http://printerfacts.example/fact?q=a%20b"],
-                   check=True)
+    # User-Agent values that need quoting and escaping. Every byte that is not printable ASCII
+    # is written as \\u00XX (docs/observability.md), so a decoder reads each byte back as the code
+    # point of the same number: what it reads, encoded as Latin-1, is exactly what was sent.
+    agents = [b'tool "x"=1', b"a\\b c", b"tab\there", "caf\u00e9 \u2603".encode(), b"bad \xff byte",
+              b"plain/1.0", b"k=v", b'\\"']
+    for agent in agents:
+        with unix_connect(sock) as s:
+            s.sendall(b"GET /fact?q=a%20b&x=%22 HTTP/1.1\r\nHost: printerfacts.example:8080\r\n"
+                      b"User-Agent: " + agent + b"\r\nReferer: https://example.org/?a=b c\r\n"
+                      b"Connection: close\r\n\r\n")
+            assert recv_until_closed(s).startswith(b"HTTP/1.1 200 ")
     assert server.stop() == 0
-    (line,) = read_lines(log)
-    pairs = dict(re.findall(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)', line))
-    unquote = lambda v: __import__("json").loads(v) if v.startswith('"') else v
-    fields = {k: unquote(v) for k, v in pairs.items()}
-    assert fields["method"] == "GET" and fields["status"] == "200", fields
-    assert fields["target"] == "/fact?q=a%20b" and fields["host"] == "printerfacts.example", fields
-    assert fields["user_agent"] == 'tool "x"=1' and fields["referer"] == "https://example.org/", fields
-    assert fields["peer"].startswith("unix:pid="), fields
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", fields["time"]), fields
+    with open(log, "rb") as f:
+        text = f.read()
+    r = subprocess.run([logfmt_reference], input=text, capture_output=True)
+    assert r.returncode == 0, (r.stderr.decode(), text.decode("utf-8", "replace"))
+    records = [json.loads(line) for line in r.stdout.decode().splitlines()]
+    assert len(records) == len(agents), records
+    for record, agent in zip(records, agents):
+        assert record["user_agent"].encode("latin-1") == agent, record
+        assert record["method"] == "GET" and record["status"] == "200", record
+        assert record["target"] == "/fact?q=a%20b&x=%22", record
+        assert record["host"] == "printerfacts.example:8080", record
+        assert record["referer"] == "https://example.org/?a=b c", record
+        assert record["proto"] == "HTTP/1.1" and record["peer"].startswith("unix:pid="), record
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record["time"]), record
+        assert re.fullmatch(r"[0-9a-f]{32}", record["request_id"]), record
+        assert float(record["duration_ms"]) >= 0 and int(record["bytes"]) > 0, record
