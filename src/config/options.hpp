@@ -13,6 +13,7 @@
 #include "config/duration.hpp"
 #include "config/listen_address.hpp"
 #include "config/trusted_proxies.hpp"
+#include "log/access_log_format.hpp"
 
 namespace printerfacts {
 
@@ -140,17 +141,9 @@ struct Options {
 
   // One line per request on stdout. Default: on.
   bool access_log = true;
-  // How access log lines look: as --log-format (auto: text or json), or Combined Log Format
-  // (combined: what GoAccess, fail2ban and awstats read; the client a trusted proxy named, or
-  // a TCP peer's address, is its host), or logfmt (key=value). combined and logfmt carry Host,
-  // User-Agent and Referer too. Default: auto.
-  enum class AccessLogFormat {
-    automatic,
-    text,
-    json,
-    combined,
-    logfmt
-  } access_log_format = AccessLogFormat::automatic;
+  // How access log lines look (log/access_log_format.hpp). Default: none, "auto": as
+  // --log-format (text or json).
+  std::optional<AccessLogFormat> access_log_format;
   // Write the access log to this file instead of stdout, appending, and reopen it on SIGUSR1
   // (after logrotate moved it). Default: none (stdout).
   std::optional<std::string> access_log_file;

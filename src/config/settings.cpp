@@ -163,17 +163,21 @@ struct LogFormat {
   static std::string format(const type& v) { return v == type::json ? "json" : "text"; }
 };
 
+// "auto" (none: as --log-format) or one of the formats.
 struct AccessLogFormatChoice {
-  using type = Options::AccessLogFormat;
+  using type = std::optional<AccessLogFormat>;
   static constexpr Setting::Kind kind = Setting::Kind::text;
-  static constexpr std::array<std::pair<std::string_view, type>, 5> kNames = {{
-      {"auto", type::automatic},
-      {"text", type::text},
-      {"json", type::json},
-      {"combined", type::combined},
-      {"logfmt", type::logfmt},
+  static constexpr std::array<std::pair<std::string_view, AccessLogFormat>, 4> kNames = {{
+      {"text", AccessLogFormat::text},
+      {"json", AccessLogFormat::json},
+      {"combined", AccessLogFormat::combined},
+      {"logfmt", AccessLogFormat::logfmt},
   }};
   static bool parse(std::string_view text, type& v) {
+    if (text == "auto") {
+      v.reset();
+      return true;
+    }
     for (const auto& [name, value] : kNames) {
       if (text == name) {
         v = value;

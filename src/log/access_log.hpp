@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "log/access_log_format.hpp"
 #include "log/log_stream.hpp"
 
 namespace printerfacts {
@@ -43,10 +44,8 @@ inline constexpr std::size_t kMaxLoggedFieldBytes = 512;
 /// writes: the stream's own thread does (log_stream.hpp). Not thread-safe.
 class AccessLog {
  public:
-  /// The form of a line: text (our own compact line, the default), one JSON object (fields
-  /// named after OpenTelemetry's HTTP semantic conventions), the Combined Log Format (NCSA, as
-  /// nginx's and Apache's "combined"), or logfmt (key=value pairs).
-  enum class Format { text, json, combined, logfmt };
+  /// The form of a line (log/access_log_format.hpp).
+  using Format = AccessLogFormat;
   struct Style {
     Format format = Format::text;
     bool timestamps = true;  ///< off when stdout is the journal, which stamps lines itself

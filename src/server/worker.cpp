@@ -29,24 +29,9 @@ using Timer = asio::steady_timer::rebind_executor<Executor>::other;
 
 AccessLog::Style access_log_style(const Options& options) {
   AccessLog::Style style;
-  using Format = AccessLog::Format;
-  switch (options.access_log_format) {
-    case Options::AccessLogFormat::text:
-      style.format = Format::text;
-      break;
-    case Options::AccessLogFormat::json:
-      style.format = Format::json;
-      break;
-    case Options::AccessLogFormat::combined:
-      style.format = Format::combined;
-      break;
-    case Options::AccessLogFormat::logfmt:
-      style.format = Format::logfmt;
-      break;
-    case Options::AccessLogFormat::automatic:
-      style.format = options.log_format == Options::LogFormat::json ? Format::json : Format::text;
-      break;
-  }
+  style.format = options.access_log_format.value_or(options.log_format == Options::LogFormat::json
+                                                        ? AccessLogFormat::json
+                                                        : AccessLogFormat::text);
   // A file is stamped here; the journal stamps lines itself.
   style.timestamps = options.access_log_file || !stream_is_journal(STDOUT_FILENO);
   return style;
