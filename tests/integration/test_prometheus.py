@@ -3,6 +3,7 @@ through nginx's loopback-only server to the metrics Unix socket."""
 
 import json
 import os
+import re
 import subprocess
 import time
 import urllib.parse
@@ -12,6 +13,8 @@ import pytest
 
 from conftest import curl
 from nginx import Nginx, free_port
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 PROMETHEUS = "/usr/bin/prometheus"
 PROMTOOL = "/usr/bin/promtool"
@@ -59,6 +62,22 @@ def test_metrics_pass_promtool(stack):
                    "printerfacts_build_info", "process_cpu_seconds_total", "process_resident_memory_bytes",
                    "process_open_fds", "process_start_time_seconds"]:
         assert family in text, family
+
+
+def test_every_refusal_reason_exported_is_explained_in_its_help_and_the_docs(stack):
+    """The reasons are listed by hand in the HELP text and in docs/observability.md's metrics
+    table, beside the server's own list (kRefusalLabels): a reason added there and not here
+    fails this."""
+    server, _ = stack
+    text = curl(f"http://127.0.0.1:{server.tcp_port()}/metrics").stdout
+    reasons = set(re.findall(r'^printerfacts_connections_refused_total\{[^}]*reason="([a-z_]+)"', text, re.M))
+    assert {"limit", "uid_quota", "proxy_missing"} <= reasons, reasons
+    help_line = re.search(r"^# HELP printerfacts_connections_refused_total (.*)$", text, re.M).group(1)
+    row = next(line for line in open(os.path.join(ROOT, "docs", "observability.md"), encoding="utf-8")
+               if line.startswith("| `printerfacts_connections_refused_total`"))
+    for reason in reasons:
+        assert re.search(rf"\b{reason}\b", help_line), (reason, help_line)
+        assert f"`{reason}`" in row or f'"{reason}"' in row, (reason, row)
 
 
 def test_metrics_are_not_public(stack):
