@@ -376,10 +376,16 @@ class RequestRecord {
                           {},
                           {}};
       // Looked up only for the formats that show them: the default pays nothing.
+      // One pass over the few fields kept (request_parser.hpp), comparing enums, instead of
+      // a lookup by name for each; the first of a repeated field, as operator[] gives.
       if (have_head && access_log_->style().wants_fields()) {
-        record.host = req[http::field::host];
-        record.user_agent = req[http::field::user_agent];
-        record.referer = req[http::field::referer];
+        for (const auto& field : req) {
+          std::string_view* to = field.name() == http::field::host         ? &record.host
+                                 : field.name() == http::field::user_agent ? &record.user_agent
+                                 : field.name() == http::field::referer    ? &record.referer
+                                                                           : nullptr;
+          if (to != nullptr && to->empty()) *to = field.value();
+        }
       }
       access_log_->record(record);
     }

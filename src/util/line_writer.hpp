@@ -2,6 +2,7 @@
 // built on every request, and a copy per piece costs less than an append with a capacity check.
 #pragma once
 
+#include <array>
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
@@ -55,38 +56,53 @@ class LineWriter {
   // Control bytes, non-ASCII, quotes and backslashes as \xHH (at most 4 bytes out per byte in).
   LineWriter& log_escaped(std::string_view text) {
     room(4 * text.size());
+    // Through a local pointer: a store through char* may alias p_ itself, so writing through
+    // p_ makes the compiler reload and store it for every byte.
+    char* out = p_;
     for (const char ch : text) {
       const auto c = static_cast<unsigned char>(ch);
       if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
-        *p_++ = '\\';
-        *p_++ = 'x';
-        *p_++ = kHex[c >> 4];
-        *p_++ = kHex[c & 15];
+        out[0] = '\\';
+        out[1] = 'x';
+        out[2] = kHex[c >> 4];
+        out[3] = kHex[c & 15];
+        out += 4;
       } else {
-        *p_++ = ch;
+        *out++ = ch;
       }
     }
+    p_ = out;
     return *this;
   }
   // JSON string content: \" \\ and \u00XX for other control or non-ASCII bytes (at most 6 out
   // per byte in).
   LineWriter& json_escaped(std::string_view text) {
     room(6 * text.size());
-    for (const char ch : text) {
-      const auto c = static_cast<unsigned char>(ch);
+    // Runs of bytes that need no escape are found first and copied whole; a local pointer, as
+    // in log_escaped.
+    char* out = p_;
+    const char* in = text.data();
+    const char* const end = in + text.size();
+    while (in != end) {
+      const char* run = in;
+      while (in != end && kJsonPlain[static_cast<unsigned char>(*in)]) ++in;
+      std::memcpy(out, run, static_cast<std::size_t>(in - run));
+      out += in - run;
+      if (in == end) break;
+      const auto c = static_cast<unsigned char>(*in++);
       if (c == '"' || c == '\\') {
-        *p_++ = '\\';
-        *p_++ = ch;
-      } else if (c < 0x20 || c >= 0x7f) {
-        // Bytes, not code points: a target is not necessarily UTF-8, and each byte must survive.
-        std::memcpy(p_, "\\u00", 4);
-        p_ += 4;
-        *p_++ = kHex[c >> 4];
-        *p_++ = kHex[c & 15];
+        out[0] = '\\';
+        out[1] = static_cast<char>(c);
+        out += 2;
       } else {
-        *p_++ = ch;
+        // Bytes, not code points: a target is not necessarily UTF-8, and each byte must survive.
+        std::memcpy(out, "\\u00", 4);
+        out[4] = kHex[c >> 4];
+        out[5] = kHex[c & 15];
+        out += 6;
       }
     }
+    p_ = out;
     return *this;
   }
 
@@ -101,6 +117,12 @@ class LineWriter {
   }
 
   static constexpr char kHex[] = "0123456789abcdef";
+  // The bytes JSON string content holds as they are: printable ASCII but '"' and '\\'.
+  static constexpr auto kJsonPlain = [] {
+    std::array<bool, 256> plain{};
+    for (unsigned c = 0x20; c < 0x7f; ++c) plain[c] = c != '"' && c != '\\';
+    return plain;
+  }();
   char* p_;
   char* limit_;
 };

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <string>
 
 namespace printerfacts {
@@ -39,6 +40,36 @@ TEST(LineWriterTest, LogEscapingCannotForgeALine) {
 TEST(LineWriterTest, JsonEscapingKeepsEveryByte) {
   EXPECT_EQ(written([](LineWriter& w) { w.json_escaped("a\"b\\c\n\xc3"); }),
             "a\\\"b\\\\c\\u000a\\u00c3");
+  // Runs of plain bytes are copied whole: escapes at the start, the end, side by side, none.
+  EXPECT_EQ(written([](LineWriter& w) { w.json_escaped("\"\"x\x01"); }), "\\\"\\\"x\\u0001");
+  EXPECT_EQ(written([](LineWriter& w) { w.json_escaped("plain text"); }), "plain text");
+  EXPECT_EQ(written([](LineWriter& w) { w.json_escaped(""); }), "");
+  EXPECT_EQ(written([](LineWriter& w) { w.json_escaped(std::string_view("\0\x7f~ ", 4)); }),
+            "\\u0000\\u007f~ ");
+}
+
+TEST(LineWriterTest, JsonEscapingAgreesWithAByteByByteReferenceOnEveryByte) {
+  std::string all;
+  for (int c = 0; c < 256; ++c) all += static_cast<char>(c);
+  std::string expected;
+  for (const char ch : all) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      expected += '\\';
+      expected += ch;
+    } else if (c < 0x20 || c >= 0x7f) {
+      char hex[7];
+      std::snprintf(hex, sizeof hex, "\\u%04x", c);
+      expected += hex;
+    } else {
+      expected += ch;
+    }
+  }
+  std::string out(6 * all.size(), '\0');
+  LineWriter w(out.data(), out.data() + out.size());
+  w.json_escaped(all);
+  out.resize(static_cast<std::size_t>(w.end() - out.data()));
+  EXPECT_EQ(out, expected);
 }
 
 #ifndef NDEBUG
