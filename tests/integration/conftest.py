@@ -164,8 +164,22 @@ def socket_activated(workdir, path):
     --listen names a socket that must never be made."""
     server = Server(workdir, ["--listen", "unix:./ignored.sock"],
                     wrapper=["systemd-socket-activate", "-E", "NOTIFY_SOCKET", "-l", path], wait=False)
-    wait_until(lambda: os.path.exists(path), "systemd-socket-activate has bound the socket")
+    # Listening, not only bound: the file exists from bind(), and a connect() before listen()
+    # is refused (seen once on a loaded machine).
+    wait_until(lambda: unix_listening(path), "systemd-socket-activate listens on the socket")
     return server
+
+
+def unix_listening(path):
+    """Whether a socket bound to `path` is listening, as /proc/net/unix says (its flags hold
+    __SO_ACCEPTCON, 0x10000), without connecting to it."""
+    with open("/proc/net/unix") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if len(fields) >= 8 and fields[7] == path and int(fields[3], 16) & 0x10000:
+                return True
+    return False
 
 
 @pytest.fixture
