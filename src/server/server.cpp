@@ -11,7 +11,6 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <cstring>
 #include <latch>
-#include <thread>
 
 #include "connections/admission.hpp"
 #include "listeners/systemd.hpp"
@@ -413,8 +412,7 @@ void Server::recreate_socket(std::size_t index) {
       l.owned->path, l.created_with.mode);
 }
 
-// ---- Upgrade in place (SIGUSR2)
-// ------------------------------------------------------------------
+// ---- Upgrade in place (SIGUSR2) ---------------------------------------------------------------
 
 namespace {
 // Time the new binary has to become ready. Its start-up (content, sockets from us, workers)
@@ -481,14 +479,19 @@ Task<> Server::upgrade() {
     why = fmt::format("{} (process {}) was not ready within {}s; killed it", invocation_.executable,
                       pid, kUpgradeTimeout.count());
   }
-  // It has exited, or is about to (it closed the pipe, or was killed): reaped here.
+  // It has exited, or is about to (it closed the pipe, or was killed): reaped here, looking
+  // every 10 ms on the control loop (not sleeping on it: signals and the watchdog go on), and
+  // killed if it is still there after 5 s.
   int status = 0;
-  for (int i = 0; i < 500 && ::waitpid(pid, &status, WNOHANG) == 0; ++i) {
-    if (i == 499) {
+  Timer reap(control_);
+  for (int i = 0; ::waitpid(pid, &status, WNOHANG) == 0; ++i) {
+    if (i == 500) {
       ::kill(pid, SIGKILL);
       ::waitpid(pid, &status, 0);
+      break;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    reap.expires_after(std::chrono::milliseconds(10));
+    co_await reap.async_wait(use_tuple);
   }
   if (why.empty()) {
     why = WIFEXITED(status)
