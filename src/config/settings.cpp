@@ -421,7 +421,8 @@ const std::vector<Setting>& table() {
                                        "on or off"),
       row<&Options::access_log_format, AccessLogFormatChoice>(
           "access-log-format", "auto|text|json|combined|logfmt",
-          "access log lines: as --log-format (auto), Combined Log Format, or logfmt",
+          "access log lines: as --log-format (auto), our text line, JSON with OpenTelemetry's "
+          "HTTP names, Combined Log Format, or logfmt",
           "auto, text, json, combined or logfmt"),
       described(
           row<&Options::access_log_file, Text>(

@@ -94,8 +94,9 @@ class RequestParser final : public http::request_parser<DiscardedBody, ArenaAllo
     return used;
   }
 
-  /// Keeps User-Agent and Referer too, for an access log format that shows them (combined,
-  /// logfmt); otherwise they are only counted, like every field nothing reads.
+  /// Keeps User-Agent and Referer too, for an access log format that shows them (all but
+  /// text: AccessLog::Style::wants_fields); otherwise they are only counted, like every field
+  /// nothing reads.
   void keep_log_fields(bool keep) { log_fields_ = keep; }
 
  private:

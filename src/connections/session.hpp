@@ -375,9 +375,9 @@ class RequestRecord {
                           {},
                           {},
                           {}};
-      // Looked up only for the formats that show them: the default pays nothing.
-      // One pass over the few fields kept (request_parser.hpp), comparing enums, instead of
-      // a lookup by name for each; the first of a repeated field, as operator[] gives.
+      // Only for the formats that show them (the default text line pays nothing): one pass
+      // over the few fields kept (request_parser.hpp), comparing enums, instead of a lookup by
+      // name for each; the first of a repeated field, as operator[] gives.
       if (have_head && access_log_->style().wants_fields()) {
         for (const auto& field : req) {
           std::string_view* to = field.name() == http::field::host         ? &record.host
