@@ -172,7 +172,8 @@ def socket_activated(workdir, path):
 
 def unix_listening(path):
     """Whether a socket bound to `path` is listening, as /proc/net/unix says (its flags hold
-    __SO_ACCEPTCON, 0x10000), without connecting to it."""
+    __SO_ACCEPTCON, 0x10000), without connecting to it. Only for a path bound once: the table
+    lists a socket by the path it was bound to for as long as it is open, deleted or not."""
     with open("/proc/net/unix") as f:
         next(f)
         for line in f:

@@ -66,6 +66,17 @@ def healthz(metrics_path):
     return int(data.split(b" ")[1])
 
 
+def accepting(path):
+    """Whether a connect() to `path` succeeds now. Not whether the file exists: a server makes
+    it with bind(), a moment before listen(), and /proc/net/unix still lists a deleted socket's
+    path while the socket is open."""
+    try:
+        unix_connect(path, timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 def serving(path):
     with unix_connect(path) as s:
         s.sendall(b"GET /fact HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -83,7 +94,8 @@ def test_a_deleted_socket_file_is_made_again_at_once_under_load(start, workdir):
         gone = time.monotonic()
         # Within milliseconds (inotify); the 1 s tick is the fallback. Generous here: a loaded
         # 2-core machine under ASan may hold the control thread up; the time is printed.
-        wait_until(lambda: os.path.exists(sock), "the socket file made again", timeout=5)
+        # Accepting, not only there: the file exists from bind(), a moment before listen().
+        wait_until(lambda: accepting(sock), "the socket file made again", timeout=5)
         back = time.monotonic()
         load.wait_for(200)
     finally:
@@ -103,7 +115,7 @@ def test_a_deleted_socket_file_is_made_again_at_once_under_load(start, workdir):
     assert f'printerfacts_listen_queue_backlog{{listener="unix:{sock}"}}' in metrics(mon)
     # Again: the guard keeps guarding the new file.
     os.unlink(sock)
-    wait_until(lambda: os.path.exists(sock), "the socket file made again, twice", timeout=5)
+    wait_until(lambda: accepting(sock), "the socket file made again, twice", timeout=5)
     assert serving(sock)
     assert metrics(mon)["printerfacts_socket_recreated_total"] == 2
     assert s.stop() == 0
@@ -124,8 +136,7 @@ def test_a_file_put_at_the_path_is_left_alone_and_healthz_says_so(start, workdir
     assert s.stderr().count("now holds a regular file; left alone") == 1, s.stderr()
     # A stale socket (nobody accepts on it) is not ours either.
     os.unlink(sock)
-    wait_until(lambda: os.path.exists(sock) and stat.S_ISSOCK(os.lstat(sock).st_mode),
-               "made again once the path is free", timeout=5)
+    wait_until(lambda: accepting(sock), "made again once the path is free", timeout=5)
     wait_until(lambda: healthz(mon) == 200, "/healthz 200 again", timeout=5)
     assert serving(sock)
     stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
