@@ -31,7 +31,7 @@ Every --NAME is also a key NAME of the --config file (TOML); flags win over the 
 file over the environment. Reloadable on SIGHUP: {}.
 Exit status: 0 success, 1 not healthy or failed while serving, 64 a flag not understood,
 66 an input missing, 69 the address in use, 70 an internal error, 71 a system error,
-77 a permission missing, 78 the configuration is wrong (printerfacts(1), EXIT STATUS).
+73 the access log file cannot be opened, 77 a permission missing, 78 the configuration is wrong (printerfacts(1), EXIT STATUS).
 
 Examples:
   printerfacts --listen unix:./printerfacts.sock

@@ -12,8 +12,6 @@
 namespace printerfacts {
 namespace {
 
-constexpr int kCantCreate = 73;  // EX_CANTCREAT
-
 int open_for_append(const std::string& path) {
   // 0640: an access log holds clients' addresses; its group may read it (logrotate's `create`
   // and the package set the group), others may not.
@@ -29,7 +27,7 @@ LogFile::LogFile(std::string path) : path_(std::move(path)), fd_(open_for_append
         errno_message("cannot open the access log file " + path_, err) +
             "; create its directory and let the service's user write it (under systemd: "
             "LogsDirectory=), or choose another --access-log-file",
-        kCantCreate);
+        exit_code::cant_create);
   }
 }
 

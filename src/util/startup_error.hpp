@@ -19,6 +19,7 @@ inline constexpr int no_input = 66;       ///< EX_NOINPUT: the facts file or sta
 inline constexpr int unavailable = 69;    ///< EX_UNAVAILABLE: the address is in use
 inline constexpr int software = 70;       ///< EX_SOFTWARE: an unexpected internal error
 inline constexpr int os_error = 71;       ///< EX_OSERR: a system call failed (descriptors, memory)
+inline constexpr int cant_create = 73;    ///< EX_CANTCREAT: the access log file cannot be opened
 inline constexpr int no_permission = 77;  ///< EX_NOPERM: the socket's directory, group, a port
 inline constexpr int config = 78;         ///< EX_CONFIG: the configuration is wrong
 }  // namespace exit_code
